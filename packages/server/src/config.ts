@@ -1,0 +1,73 @@
+import { ConfigError } from "./api/errors.js";
+
+/** How far a commit must get before its effects are released. */
+export type Durability = "sync" | "relaxed" | "memory";
+
+/** Every tunable of a server, with its unit in its name. */
+export interface ServerConfig {
+  /** Directory of the embedded store (ignored with durability `memory`). */
+  readonly dataDir: string;
+  /** `sync`: fsync before effects (survives power loss); `relaxed`: survives a process crash; `memory`: nothing survives. */
+  readonly durability: Durability;
+  /** A task's time budget, checked at every data access and at commit. */
+  readonly txnTimeoutMs: number;
+  /** Attempts before a task that keeps hitting retryable errors is given up. */
+  readonly maxTaskAttempts: number;
+  /** Upper bound of the randomised backoff between attempts. */
+  readonly retryBackoffMaxMs: number;
+  /** How often application time is saved while nothing else commits. */
+  readonly appTimeCheckpointMs: number;
+  /** Application properties passed to `AppListener.initialize`. */
+  readonly appProperties: Readonly<Record<string, string>>;
+}
+
+/** The defaults: the only place they are written down. */
+export const DEFAULT_CONFIG: ServerConfig = Object.freeze({
+  dataDir: "./data",
+  durability: "sync",
+  txnTimeoutMs: 100,
+  maxTaskAttempts: 50,
+  retryBackoffMaxMs: 100,
+  appTimeCheckpointMs: 1000,
+  appProperties: Object.freeze({}),
+});
+
+const DURABILITIES: readonly Durability[] = ["sync", "relaxed", "memory"];
+
+/**
+ * Merges `input` over the defaults and checks every field.
+ * @throws {ConfigError} naming the first bad field and what it must be; unknown fields are errors too.
+ */
+export function resolveConfig(input: Readonly<Record<string, unknown>> = {}): ServerConfig {
+  for (const key of Object.keys(input)) {
+    if (!(key in DEFAULT_CONFIG)) throw new ConfigError(`unknown configuration field ${JSON.stringify(key)}; known fields: ${Object.keys(DEFAULT_CONFIG).join(", ")}`);
+  }
+  const merged = { ...DEFAULT_CONFIG, ...dropUndefined(input) } as Record<string, unknown>;
+  if (typeof merged.dataDir !== "string" || merged.dataDir.length === 0) throw new ConfigError("dataDir must be a non-empty path");
+  if (!DURABILITIES.includes(merged.durability as Durability)) {
+    throw new ConfigError(`durability must be one of ${DURABILITIES.join(", ")}, got ${JSON.stringify(merged.durability)}`);
+  }
+  positive(merged, "txnTimeoutMs", { allowInfinity: true });
+  positive(merged, "maxTaskAttempts", { integer: true });
+  positive(merged, "retryBackoffMaxMs");
+  positive(merged, "appTimeCheckpointMs");
+  const props = merged.appProperties;
+  if (typeof props !== "object" || props === null || Array.isArray(props) || Object.values(props).some((v) => typeof v !== "string")) {
+    throw new ConfigError("appProperties must be an object whose values are strings");
+  }
+  return Object.freeze({ ...(merged as unknown as ServerConfig), appProperties: Object.freeze({ ...(props as Record<string, string>) }) });
+}
+
+function positive(config: Record<string, unknown>, field: string, options: { integer?: boolean; allowInfinity?: boolean } = {}): void {
+  const value = config[field];
+  const ok =
+    typeof value === "number" &&
+    value > 0 &&
+    (Number.isFinite(value) || (options.allowInfinity === true && value === Infinity)) &&
+    (!options.integer || Number.isInteger(value));
+  if (!ok) throw new ConfigError(`${field} must be a ${options.integer ? "whole " : ""}number > 0, got ${JSON.stringify(value)}`);
+}
+
+function dropUndefined(input: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(input).filter(([, value]) => value !== undefined));
+}

@@ -1,0 +1,174 @@
+import { mkdirSync } from "node:fs";
+import { open, type Database, type RootDatabase } from "lmdb";
+import { DataFormatError } from "../api/errors.js";
+import { DirectoryLock } from "./directory-lock.js";
+import {
+  MAX_BINDING_KEY_BYTES,
+  STORE_FORMAT_VERSION,
+  type BindingRecord,
+  type CommitBatch,
+  type DataStore,
+  type ObjectRecord,
+  type StoreMeta,
+} from "../kernel/data-store.js";
+
+/** How far a commit must get before `commit` resolves. */
+export type LmdbDurability = "sync" | "relaxed";
+
+/** Options of {@link LmdbDataStore.open}. */
+export interface LmdbDataStoreOptions {
+  /** Directory of the store; created if missing. */
+  readonly path: string;
+  /**
+   * `sync` (default): a commit resolves after LMDB has fsynced it, so it survives power loss.
+   * `relaxed`: no fsync; a commit survives a crash of the process but not of the machine.
+   */
+  readonly durability?: LmdbDurability;
+}
+
+const META_KEY = "meta";
+
+/** The metadata record as stored: JSON, with the bigint as a decimal string. */
+interface StoredMeta {
+  readonly format: number;
+  readonly nextObjectId: string;
+  readonly lastCommitSeq: number;
+  readonly appTimeMs: number;
+}
+
+/**
+ * The embedded default store: LMDB in one directory. Objects and bindings live in two named
+ * databases keyed by raw bytes (8-byte big-endian ids; UTF-8 names, so iteration is in byte order),
+ * each record carrying its version. A batch is one LMDB write transaction.
+ */
+export class LmdbDataStore implements DataStore {
+  readonly kind = "lmdb";
+
+  private constructor(
+    private readonly root: RootDatabase,
+    private readonly objects: Database<Buffer, Buffer>,
+    private readonly bindings: Database<Buffer, Buffer>,
+    private readonly metaDb: Database<string, string>,
+    private readonly durability: LmdbDurability,
+    private readonly lock: DirectoryLock,
+  ) {}
+
+  /**
+   * Opens (creating if needed) the store in `options.path`, takes its directory lock and checks its
+   * format version.
+   * @throws {DataLockedError} if another live process has the directory open.
+   * @throws {DataFormatError} if the directory holds another format.
+   */
+  static open(options: LmdbDataStoreOptions): LmdbDataStore {
+    const durability = options.durability ?? "sync";
+    mkdirSync(options.path, { recursive: true });
+    const lock = DirectoryLock.acquire(options.path);
+    let root: RootDatabase | undefined;
+    try {
+      root = open({
+        path: options.path,
+        noSync: durability === "relaxed",
+        // Effects are released only after `commit` resolves, so we want the promise to mean
+        // "durable"; we also await `flushed` below to make that explicit.
+        overlappingSync: false,
+        maxDbs: 8,
+      });
+      const objects = root.openDB<Buffer, Buffer>({ name: "objects", keyEncoding: "binary", encoding: "binary", useVersions: true });
+      const bindings = root.openDB<Buffer, Buffer>({ name: "bindings", keyEncoding: "binary", encoding: "binary", useVersions: true });
+      const metaDb = root.openDB<string, string>({ name: "meta", encoding: "string" });
+      const store = new LmdbDataStore(root, objects, bindings, metaDb, durability, lock);
+      store.readMeta(); // checks the format version now rather than at the first commit
+      return store;
+    } catch (error) {
+      void root?.close();
+      lock.release();
+      throw error;
+    }
+  }
+
+  readMeta(): StoreMeta | undefined {
+    const text = this.metaDb.get(META_KEY);
+    if (text === undefined) return undefined;
+    let stored: StoredMeta;
+    try {
+      stored = JSON.parse(text) as StoredMeta;
+    } catch (cause) {
+      throw new DataFormatError("the store's metadata record is not valid JSON", { cause });
+    }
+    if (stored.format !== STORE_FORMAT_VERSION) {
+      throw new DataFormatError(
+        `the data directory has format version ${String(stored.format)}; this version of Shardless reads version ${STORE_FORMAT_VERSION}`,
+      );
+    }
+    return { nextObjectId: BigInt(stored.nextObjectId), lastCommitSeq: stored.lastCommitSeq, appTimeMs: stored.appTimeMs };
+  }
+
+  getObject(id: bigint): ObjectRecord | undefined {
+    const entry = this.objects.getEntry(idKey(id));
+    if (entry === undefined) return undefined;
+    return { bytes: entry.value, version: entry.version ?? 0 };
+  }
+
+  getBinding(name: string): BindingRecord | undefined {
+    const entry = this.bindings.getEntry(Buffer.from(name, "utf8"));
+    if (entry === undefined) return undefined;
+    return { id: entry.value.readBigUInt64BE(0), version: entry.version ?? 0 };
+  }
+
+  nextBindingName(after: string | undefined, prefix: string): string | undefined {
+    const prefixKey = Buffer.from(prefix, "utf8");
+    const afterKey = after === undefined ? undefined : Buffer.from(after, "utf8");
+    const start = afterKey === undefined || Buffer.compare(afterKey, prefixKey) < 0 ? prefixKey : afterKey;
+    for (const key of this.bindings.getKeys({ start })) {
+      if (afterKey !== undefined && key.equals(afterKey)) continue;
+      if (key.length < prefixKey.length || !key.subarray(0, prefixKey.length).equals(prefixKey)) return undefined;
+      return key.toString("utf8");
+    }
+    return undefined;
+  }
+
+  async commit(batch: CommitBatch): Promise<void> {
+    const meta: StoredMeta = {
+      format: STORE_FORMAT_VERSION,
+      nextObjectId: batch.meta.nextObjectId.toString(),
+      lastCommitSeq: batch.meta.lastCommitSeq,
+      appTimeMs: batch.meta.appTimeMs,
+    };
+    await this.root.transaction(() => {
+      for (const write of batch.objects) {
+        const key = idKey(write.id);
+        if (write.bytes === null) void this.objects.remove(key);
+        else void this.objects.put(key, Buffer.from(write.bytes.buffer, write.bytes.byteOffset, write.bytes.byteLength), write.version);
+      }
+      for (const write of batch.bindings) {
+        const key = bindingKey(write.name);
+        if (write.id === null) void this.bindings.remove(key);
+        else void this.bindings.put(key, idKey(write.id), write.version);
+      }
+      void this.metaDb.put(META_KEY, JSON.stringify(meta));
+    });
+    if (this.durability === "sync") await this.root.flushed;
+    // Reads on this thread must see the batch from now on, whatever lmdb's own renewal policy.
+    this.root.resetReadTxn();
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.root.close();
+    } finally {
+      this.lock.release();
+    }
+  }
+}
+
+function idKey(id: bigint): Buffer {
+  const key = Buffer.allocUnsafe(8);
+  key.writeBigUInt64BE(id, 0);
+  return key;
+}
+
+function bindingKey(name: string): Buffer {
+  const key = Buffer.from(name, "utf8");
+  if (key.length > MAX_BINDING_KEY_BYTES) throw new DataFormatError(`binding key longer than ${MAX_BINDING_KEY_BYTES} bytes`);
+  return key;
+}

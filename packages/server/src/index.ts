@@ -1,0 +1,38 @@
+// The public API of Shardless. Game code imports from here only.
+export {
+  ERROR_CODES,
+  ShardlessError,
+  TransactionConflictError,
+  TransactionTimeoutError,
+  ResourceUnavailableError,
+  TransactionNotActiveError,
+  NameNotBoundError,
+  NameExistsError,
+  ObjectNotFoundError,
+  ManagedObjectError,
+  DataFormatError,
+  DataLockedError,
+  AsyncHandlerError,
+  TaskFailedError,
+  ConfigError,
+  AppLoadError,
+  isRetryable,
+} from "./api/errors.js";
+export type { ErrorCode } from "./api/errors.js";
+export { managed, registerManagedClass } from "./api/managed.js";
+export type { ManagedClass } from "./api/managed.js";
+export { Ref, PeriodicTaskHandle } from "./api/ref.js";
+export type { AppListener, DataManager, RemovalListener, Task, TaskContext, TaskLog, TaskManager } from "./api/types.js";
+export { startServer, Server } from "./server.js";
+export type { AppListenerClass, StartServerOptions } from "./server.js";
+export { DEFAULT_CONFIG, resolveConfig } from "./config.js";
+export type { Durability, ServerConfig } from "./config.js";
+export { ManualClock, SystemClock } from "./kernel/clock.js";
+export type { Clock, TimerHandle } from "./kernel/clock.js";
+export { SeededRandom } from "./kernel/random.js";
+export type { Random } from "./kernel/random.js";
+export { JsonLineLogger, silentLogger } from "./kernel/logger.js";
+export type { Logger, LogLevel } from "./kernel/logger.js";
+export type { DataStore, CommitBatch, ObjectRecord, BindingRecord, StoreMeta } from "./kernel/data-store.js";
+export { LmdbDataStore } from "./data/lmdb-data-store.js";
+export { MemoryDataStore } from "./data/memory-data-store.js";

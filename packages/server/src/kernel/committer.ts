@@ -1,0 +1,291 @@
+import { ResourceUnavailableError, TransactionConflictError } from "../api/errors.js";
+import { compareUtf8, type BindingRecord, type BindingWrite, type DataStore, type ObjectRecord, type ObjectWrite } from "./data-store.js";
+import { assert } from "./assert.js";
+
+/** A range of binding keys a transaction scanned: every key in (after, found] was seen. */
+export interface RangeRead {
+  readonly prefix: string;
+  readonly after: string | undefined;
+  /** The key the scan returned; undefined means the scan reached the end of the prefix. */
+  readonly found: string | undefined;
+}
+
+/** What a finished transaction asks the committer to make permanent. */
+export interface CommitRequest {
+  /** The commit sequence number the transaction's reads were taken at. */
+  readonly startSeq: number;
+  readonly objectReads: Iterable<bigint>;
+  readonly bindingReads: Iterable<string>;
+  readonly rangeReads: readonly RangeRead[];
+  readonly objectWrites: readonly { id: bigint; bytes: Uint8Array | null }[];
+  readonly bindingWrites: readonly { name: string; id: bigint | null }[];
+  /** Released, in order, once the commit is durable. */
+  readonly effects: readonly (() => void)[];
+}
+
+interface Batch {
+  objects: ObjectWrite[];
+  bindings: BindingWrite[];
+  effects: (() => void)[];
+  waiters: { resolve: () => void; reject: (error: unknown) => void }[];
+}
+
+/** Options of {@link Committer}. */
+export interface CommitterOptions {
+  /** Application time to store with each batch. */
+  readonly appTimeMs: () => number;
+  /** Called once if the store fails a write: the server cannot go on safely. */
+  readonly onStoreFailure: (error: unknown) => void;
+  /** Called when an effect throws; other effects still run. */
+  readonly onEffectError: (error: unknown) => void;
+  /** Partition number placed in the top 16 bits of new object ids. */
+  readonly partition?: number;
+}
+
+const PARTITION_SHIFT = 48n;
+const MAX_COUNTER = (1n << PARTITION_SHIFT) - 1n;
+
+/**
+ * Validates commits, orders them, and writes them to the store in groups.
+ *
+ * Concurrency control is optimistic, in the manner of TL2: every committed transaction gets the next
+ * commit sequence number, which becomes the version of everything it wrote. A transaction that
+ * started at sequence S may commit only if nothing it read was written after S. Reads in flight
+ * are checked the same way, so a transaction never sees a state that no serial order produces.
+ *
+ * A validated commit enters the overlay (visible to later transactions at once) and the open batch.
+ * One store commit is in flight at a time; whatever validates meanwhile joins the next batch, so
+ * the batch size adapts to the store's latency (group commit). When a batch is durable its writes
+ * leave the overlay and its effects run, batch after batch, so effects come out in commit order.
+ */
+export class Committer {
+  private lastSeq: number;
+  private nextCounter: bigint;
+  private readonly partitionBits: bigint;
+  private readonly pendingObjects = new Map<bigint, { bytes: Uint8Array | null; version: number }>();
+  private readonly pendingBindings = new Map<string, { id: bigint | null; version: number }>();
+  /** Latest commit sequence that wrote each key, kept while some active transaction may need it. */
+  private readonly recentObjectWrites = new Map<bigint, number>();
+  private readonly recentBindingWrites = new Map<string, number>();
+  private readonly activeStarts = new Map<number, number>();
+  private activeCount = 0;
+  private open: Batch = emptyBatch();
+  private inFlight: Promise<void> | undefined;
+  private flushScheduled = false;
+  private failure: unknown;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly store: DataStore,
+    private readonly options: CommitterOptions,
+  ) {
+    const meta = store.readMeta();
+    this.lastSeq = meta?.lastCommitSeq ?? 0;
+    const partition = BigInt(options.partition ?? 0);
+    assert(partition >= 0n && partition < 1n << 16n, "partition must fit in 16 bits");
+    this.partitionBits = partition << PARTITION_SHIFT;
+    this.nextCounter = meta === undefined ? 1n : meta.nextObjectId & MAX_COUNTER;
+  }
+
+  /** Registers a transaction starting now; returns its start sequence. Pair with {@link end}. */
+  begin(): number {
+    const seq = this.lastSeq;
+    this.activeStarts.set(seq, (this.activeStarts.get(seq) ?? 0) + 1);
+    this.activeCount++;
+    return seq;
+  }
+
+  /** Unregisters a transaction begun at `startSeq`, committed or not. */
+  end(startSeq: number): void {
+    const count = this.activeStarts.get(startSeq);
+    assert(count !== undefined, "end() without begin()");
+    if (count === 1) this.activeStarts.delete(startSeq);
+    else this.activeStarts.set(startSeq, count - 1);
+    this.activeCount--;
+    this.pruneRecentWrites();
+  }
+
+  /** A fresh object id: never handed out before, in this process or any earlier one on this store. */
+  allocateId(): bigint {
+    if (this.nextCounter > MAX_COUNTER) throw new ResourceUnavailableError("object ids of this partition are exhausted");
+    return this.partitionBits | this.nextCounter++;
+  }
+
+  /** The committed state of object `id` (durable or validated), or undefined if absent. */
+  readObject(id: bigint): ObjectRecord | undefined {
+    const pending = this.pendingObjects.get(id);
+    if (pending !== undefined) return pending.bytes === null ? undefined : { bytes: pending.bytes, version: pending.version };
+    return this.store.getObject(id);
+  }
+
+  /** The committed binding of key `name`, or undefined. */
+  readBinding(name: string): BindingRecord | undefined {
+    const pending = this.pendingBindings.get(name);
+    if (pending !== undefined) return pending.id === null ? undefined : { id: pending.id, version: pending.version };
+    return this.store.getBinding(name);
+  }
+
+  /** The committed binding key after `after` with `prefix`, in UTF-8 byte order. */
+  nextBindingName(after: string | undefined, prefix: string): string | undefined {
+    let fromStore = this.store.nextBindingName(after, prefix);
+    while (fromStore !== undefined && this.pendingBindings.get(fromStore)?.id === null) {
+      fromStore = this.store.nextBindingName(fromStore, prefix);
+    }
+    let fromOverlay: string | undefined;
+    for (const [name, pending] of this.pendingBindings) {
+      if (pending.id === null || !name.startsWith(prefix)) continue;
+      if (after !== undefined && compareUtf8(name, after) <= 0) continue;
+      if (fromOverlay === undefined || compareUtf8(name, fromOverlay) < 0) fromOverlay = name;
+    }
+    if (fromStore === undefined) return fromOverlay;
+    if (fromOverlay === undefined) return fromStore;
+    return compareUtf8(fromStore, fromOverlay) <= 0 ? fromStore : fromOverlay;
+  }
+
+  /** True when object `id` has been committed at a sequence after `startSeq`. */
+  objectChangedSince(id: bigint, startSeq: number): boolean {
+    return (this.recentObjectWrites.get(id) ?? 0) > startSeq;
+  }
+
+  /**
+   * Validates `request` and, if it holds, orders it and queues it for the store.
+   * @returns a promise that resolves once the commit is durable (after its effects ran).
+   * @throws {TransactionConflictError} if something it read has changed since it started.
+   * @throws {ResourceUnavailableError} if the store has failed.
+   */
+  commit(request: CommitRequest): Promise<void> {
+    if (this.failure !== undefined) throw new ResourceUnavailableError("the data store has failed; no more commits", { cause: this.failure });
+    this.validate(request);
+    const seq = ++this.lastSeq;
+    for (const write of request.objectWrites) {
+      this.open.objects.push({ id: write.id, bytes: write.bytes, version: seq });
+      this.pendingObjects.set(write.id, { bytes: write.bytes, version: seq });
+      this.recentObjectWrites.set(write.id, seq);
+    }
+    for (const write of request.bindingWrites) {
+      this.open.bindings.push({ name: write.name, id: write.id, version: seq });
+      this.pendingBindings.set(write.name, { id: write.id, version: seq });
+      this.recentBindingWrites.set(write.name, seq);
+    }
+    this.open.effects.push(...request.effects);
+    const durable = new Promise<void>((resolve, reject) => this.open.waiters.push({ resolve, reject }));
+    this.scheduleFlush();
+    return durable;
+  }
+
+  /** Writes a batch even if no transaction committed, so that application time is saved. */
+  checkpoint(): void {
+    if (this.failure !== undefined || this.inFlight !== undefined || this.flushScheduled) return;
+    this.flush();
+  }
+
+  /** True when nothing waits to be written. */
+  get idle(): boolean {
+    return this.inFlight === undefined && !this.flushScheduled && this.open.waiters.length === 0;
+  }
+
+  /** Resolves when everything committed so far is durable and its effects have run. */
+  whenIdle(): Promise<void> {
+    if (this.idle) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private validate(request: CommitRequest): void {
+    const since = request.startSeq;
+    for (const id of request.objectReads) {
+      if ((this.recentObjectWrites.get(id) ?? 0) > since) throw new TransactionConflictError(`object ${id} was changed by another task`);
+    }
+    for (const name of request.bindingReads) {
+      if ((this.recentBindingWrites.get(name) ?? 0) > since) throw new TransactionConflictError(`binding ${JSON.stringify(name)} was changed by another task`);
+    }
+    if (request.rangeReads.length === 0) return;
+    for (const [name, seq] of this.recentBindingWrites) {
+      if (seq <= since) continue;
+      for (const range of request.rangeReads) {
+        if (inRange(name, range)) throw new TransactionConflictError(`a binding was added or removed in a range another task scanned`);
+      }
+    }
+  }
+
+  private pruneRecentWrites(): void {
+    // With no transaction active, no future validation can look at writes already committed.
+    if (this.activeCount === 0) {
+      this.recentObjectWrites.clear();
+      this.recentBindingWrites.clear();
+      return;
+    }
+    if (this.recentObjectWrites.size + this.recentBindingWrites.size < 4096) return;
+    const oldest = Math.min(...this.activeStarts.keys());
+    for (const [id, seq] of this.recentObjectWrites) if (seq <= oldest) this.recentObjectWrites.delete(id);
+    for (const [name, seq] of this.recentBindingWrites) if (seq <= oldest) this.recentBindingWrites.delete(name);
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.inFlight !== undefined) return;
+    this.flushScheduled = true;
+    // Wait for the end of this event-loop turn so that every task run in it joins the batch.
+    setImmediate(() => {
+      this.flushScheduled = false;
+      if (this.inFlight === undefined) this.flush();
+    });
+  }
+
+  private flush(): void {
+    const batch = this.open;
+    this.open = emptyBatch();
+    const meta = { nextObjectId: this.partitionBits | this.nextCounter, lastCommitSeq: this.lastSeq, appTimeMs: this.options.appTimeMs() };
+    this.inFlight = this.store.commit({ objects: batch.objects, bindings: batch.bindings, meta }).then(
+      () => this.onBatchDurable(batch),
+      (error: unknown) => this.onBatchFailed(batch, error),
+    );
+  }
+
+  private onBatchDurable(batch: Batch): void {
+    this.inFlight = undefined;
+    for (const write of batch.objects) {
+      if (this.pendingObjects.get(write.id)?.version === write.version) this.pendingObjects.delete(write.id);
+    }
+    for (const write of batch.bindings) {
+      if (this.pendingBindings.get(write.name)?.version === write.version) this.pendingBindings.delete(write.name);
+    }
+    for (const effect of batch.effects) {
+      try {
+        effect();
+      } catch (error) {
+        this.options.onEffectError(error);
+      }
+    }
+    for (const waiter of batch.waiters) waiter.resolve();
+    if (this.open.waiters.length > 0) this.flush();
+    else this.notifyIdle();
+  }
+
+  private onBatchFailed(batch: Batch, error: unknown): void {
+    // Later transactions may have read this batch's writes through the overlay, so nothing validated
+    // after it can be trusted either: fail everything and stop. Restarting recovers the last durable
+    // state; no effect of the lost batches was released.
+    this.inFlight = undefined;
+    this.failure = error;
+    const lost = new ResourceUnavailableError("the data store failed to write a commit", { cause: error });
+    for (const waiter of [...batch.waiters, ...this.open.waiters]) waiter.reject(lost);
+    this.open = emptyBatch();
+    this.options.onStoreFailure(error);
+    this.notifyIdle();
+  }
+
+  private notifyIdle(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+}
+
+function emptyBatch(): Batch {
+  return { objects: [], bindings: [], effects: [], waiters: [] };
+}
+
+function inRange(name: string, range: RangeRead): boolean {
+  if (!name.startsWith(range.prefix)) return false;
+  if (range.after !== undefined && compareUtf8(name, range.after) <= 0) return false;
+  return range.found === undefined || compareUtf8(name, range.found) <= 0;
+}

@@ -1,0 +1,252 @@
+import { withActiveTransaction } from "../api/active-transaction.js";
+import { isRetryable, TaskFailedError } from "../api/errors.js";
+import type { TaskContext, TaskLog, TaskManager } from "../api/types.js";
+import type { Clock, TimerHandle } from "./clock.js";
+import { Committer } from "./committer.js";
+import { TransactionDataManager } from "./data-manager.js";
+import type { DataStore } from "./data-store.js";
+import type { Logger } from "./logger.js";
+import type { Random } from "./random.js";
+import { callSync, Transaction } from "./transaction.js";
+
+/** What the kernel needs from the task service, installed by the composition root. */
+export interface TaskServiceHooks {
+  /** The game-facing TaskManager of `tx`. */
+  taskManagerFor(tx: Transaction): TaskManager;
+  /** Cancels a periodic task inside `tx`. */
+  cancelPeriodicTask(tx: Transaction, handleId: bigint): void;
+}
+
+/** Options of {@link Kernel}. */
+export interface KernelOptions {
+  readonly store: DataStore;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly logger: Logger;
+  /** A task's time budget, checked at every data access and at commit. */
+  readonly txnTimeoutMs: number;
+  /** Attempts before a task that keeps failing with retryable errors is given up. */
+  readonly maxTaskAttempts: number;
+  /** Upper bound of the randomised backoff between attempts. */
+  readonly retryBackoffMaxMs: number;
+  /** How often application time is saved while nothing else commits. */
+  readonly appTimeCheckpointMs: number;
+  /** Called if the store fails: the server must stop. */
+  readonly onFatal: (error: unknown) => void;
+}
+
+/** Per-run options of {@link Kernel.run}. */
+export interface RunOptions {
+  /** Time budget; defaults to the kernel's `txnTimeoutMs`. `Infinity` for none. */
+  readonly timeoutMs?: number;
+  /** Overrides the kernel's `maxTaskAttempts`. */
+  readonly maxAttempts?: number;
+}
+
+interface Job {
+  readonly name: string;
+  readonly body: (ctx: TaskContext, tx: Transaction) => unknown;
+  readonly timeoutMs: number;
+  readonly maxAttempts: number;
+  attempts: number;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** How long one turn of the event loop may spend running tasks before letting I/O in. */
+const TURN_BUDGET_MS = 10;
+const RETRY_BACKOFF_BASE_MS = 1;
+
+/**
+ * Runs tasks as transactions, one at a time on this thread, retrying those that fail with a
+ * retryable error after a randomised exponential backoff. Commits flow to the {@link Committer},
+ * which makes them durable in groups and then releases their effects.
+ */
+export class Kernel {
+  readonly committer: Committer;
+  private readonly queue: Job[] = [];
+  private pumpScheduled = false;
+  private inFlightJobs = 0;
+  private readonly appTimeBase: number;
+  private readonly clockAtBoot: number;
+  private checkpointTimer: TimerHandle | undefined;
+  private taskService: TaskServiceHooks | undefined;
+  private closed = false;
+
+  constructor(private readonly options: KernelOptions) {
+    this.committer = new Committer(options.store, {
+      appTimeMs: () => this.appTimeMs(),
+      onStoreFailure: (error) => {
+        options.logger.error("data store write failed; stopping", { error });
+        options.onFatal(error);
+      },
+      onEffectError: (error) => options.logger.error("an effect failed after commit", { error }),
+    });
+    this.appTimeBase = options.store.readMeta()?.appTimeMs ?? 0;
+    this.clockAtBoot = options.clock.now();
+    this.armCheckpoint();
+  }
+
+  /** Installs the task service; must happen before the first task runs. */
+  installTaskService(service: TaskServiceHooks): void {
+    this.taskService = service;
+  }
+
+  /** The clock the kernel runs on. */
+  get clock(): Clock {
+    return this.options.clock;
+  }
+
+  /** Application time in ms: it advances while the server runs and resumes where it stopped. */
+  appTimeMs(): number {
+    return this.appTimeBase + (this.options.clock.now() - this.clockAtBoot);
+  }
+
+  /**
+   * Queues `body` to run as a task, retrying it on retryable failures.
+   * @returns the value `body` returned on the attempt that committed, once that commit is durable.
+   * @throws {TaskFailedError} (rejects) when it fails for good; `cause` is the last error.
+   */
+  run<T>(name: string, body: (ctx: TaskContext, tx: Transaction) => T, options: RunOptions = {}): Promise<T> {
+    if (this.closed) return Promise.reject(new TaskFailedError(`task ${name} submitted after shutdown`));
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({
+        name,
+        body,
+        timeoutMs: options.timeoutMs ?? this.options.txnTimeoutMs,
+        maxAttempts: options.maxAttempts ?? this.options.maxTaskAttempts,
+        attempts: 0,
+        resolve: resolve as (value: unknown) => void,
+        reject,
+      });
+      this.inFlightJobs++;
+      this.schedulePump();
+    });
+  }
+
+  /**
+   * Opens a transaction directly, outside the task queue, for embedding code and tests that need
+   * to interleave transactions. The caller must `commit()` or `abort()` it.
+   */
+  openTransaction(name: string, timeoutMs: number = this.options.txnTimeoutMs): Transaction {
+    const tx = new Transaction(this.committer, this.options.clock, { cancelPeriodicTask: (t, id) => this.hooks().cancelPeriodicTask(t, id) }, {
+      timeoutMs,
+      appTimeMs: this.appTimeMs(),
+      name,
+    });
+    tx.context = this.contextFor(tx);
+    return tx;
+  }
+
+  /** Runs `body` with `tx` active, as a handler call (synchronous only). */
+  execute<T>(tx: Transaction, name: string, body: (ctx: TaskContext, tx: Transaction) => T): T {
+    return withActiveTransaction(tx, () => callSync(name, () => body(tx.context, tx)));
+  }
+
+  /** Resolves when no task is queued, running or waiting to retry and every commit is durable. */
+  async whenIdle(): Promise<void> {
+    for (;;) {
+      if (this.inFlightJobs === 0 && this.committer.idle) return;
+      await this.committer.whenIdle();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /** Stops accepting tasks and waits for those accepted to finish. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.checkpointTimer !== undefined) this.options.clock.clearTimer(this.checkpointTimer);
+    await this.whenIdle();
+    this.committer.checkpoint(); // save application time as of shutdown
+    await this.committer.whenIdle();
+  }
+
+  private hooks(): TaskServiceHooks {
+    if (this.taskService === undefined) throw new Error("task service not installed");
+    return this.taskService;
+  }
+
+  private contextFor(tx: Transaction): TaskContext {
+    const data = new TransactionDataManager(tx);
+    const tasks = this.hooks().taskManagerFor(tx);
+    const log = bufferedLog(tx, this.options.logger);
+    return { data, tasks, log, now: () => tx.appTimeMs };
+  }
+
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => this.pump());
+  }
+
+  private pump(): void {
+    this.pumpScheduled = false;
+    const turnStart = performance.now();
+    while (this.queue.length > 0 && performance.now() - turnStart < TURN_BUDGET_MS) {
+      this.attempt(this.queue.shift()!);
+    }
+    if (this.queue.length > 0) this.schedulePump();
+  }
+
+  private attempt(job: Job): void {
+    job.attempts++;
+    const tx = this.openTransaction(job.name, job.timeoutMs);
+    let result: unknown;
+    let durable: Promise<void>;
+    try {
+      result = this.execute(tx, job.name, job.body);
+      durable = tx.commit();
+    } catch (error) {
+      tx.abort();
+      this.attemptFailed(job, error);
+      return;
+    }
+    durable.then(
+      () => this.settle(job, () => job.resolve(result)),
+      (error: unknown) => this.settle(job, () => job.reject(new TaskFailedError(`task ${job.name} could not be made durable`, { cause: error }))),
+    );
+  }
+
+  private attemptFailed(job: Job, error: unknown): void {
+    if (isRetryable(error) && job.attempts < job.maxAttempts) {
+      const ceiling = Math.min(this.options.retryBackoffMaxMs, RETRY_BACKOFF_BASE_MS * 2 ** (job.attempts - 1));
+      const delay = this.options.random.next() * ceiling;
+      if (delay < 1) {
+        // Node's timers have millisecond resolution: a shorter backoff is just "after the others".
+        this.queue.push(job);
+        this.schedulePump();
+        return;
+      }
+      this.options.clock.setTimer(delay, () => {
+        this.queue.push(job);
+        this.schedulePump();
+      });
+      return;
+    }
+    const failure = new TaskFailedError(`task ${job.name} failed after ${job.attempts} attempt(s): ${describe(error)}`, { cause: error });
+    this.options.logger.warn("task failed", { task: job.name, attempts: job.attempts, error });
+    this.settle(job, () => job.reject(failure));
+  }
+
+  private settle(job: Job, action: () => void): void {
+    this.inFlightJobs--;
+    action();
+  }
+
+  private armCheckpoint(): void {
+    this.checkpointTimer = this.options.clock.setTimer(this.options.appTimeCheckpointMs, () => {
+      this.committer.checkpoint();
+      if (!this.closed) this.armCheckpoint();
+    });
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+function bufferedLog(tx: Transaction, logger: Logger): TaskLog {
+  const write = (level: keyof TaskLog) => (message: string, fields?: Readonly<Record<string, unknown>>) =>
+    tx.addEffect(() => logger[level](message, { task: tx.name, ...fields }));
+  return { debug: write("debug"), info: write("info"), warn: write("warn"), error: write("error") };
+}

@@ -1,0 +1,371 @@
+import type { ActiveTransaction } from "../api/active-transaction.js";
+import {
+  AsyncHandlerError,
+  ManagedObjectError,
+  NameNotBoundError,
+  ObjectNotFoundError,
+  TransactionConflictError,
+  TransactionNotActiveError,
+  TransactionTimeoutError,
+} from "../api/errors.js";
+import { isManagedObject } from "../api/managed.js";
+import type { TaskContext } from "../api/types.js";
+import { compareUtf8 } from "./data-store.js";
+import type { Clock } from "./clock.js";
+import { objectCodec } from "./codec.js";
+import type { CommitRequest, Committer, RangeRead } from "./committer.js";
+
+/** Marks an object instance with the id it had in the transaction that loaded or stored it. */
+const OBJECT_ID = Symbol("shardless.objectId");
+
+type EntryState = "loaded" | "new" | "removed";
+
+interface Entry {
+  readonly id: bigint;
+  readonly object: object;
+  /** The bytes the object was loaded from; undefined for an object new in this transaction. */
+  readonly loadedBytes: Uint8Array | undefined;
+  state: EntryState;
+  forUpdate: boolean;
+}
+
+/** Hooks a transaction needs from services above the kernel. */
+export interface TransactionHooks {
+  cancelPeriodicTask(tx: Transaction, handleId: bigint): void;
+}
+
+/** Options of one transaction. */
+export interface TransactionOptions {
+  /** Time budget in ms on the kernel clock; `Infinity` for none. */
+  readonly timeoutMs: number;
+  /** The task's logical time (application time at start). */
+  readonly appTimeMs: number;
+  /** Name of the task, for messages. */
+  readonly name: string;
+}
+
+/**
+ * One attempt of one task: a private view of the data plus the changes and effects it will commit.
+ *
+ * Reads come from the committed state as of the transaction's start sequence; reading something
+ * committed since then aborts at once with a conflict (so game code never sees a torn state).
+ * Loaded objects are decoded afresh and cached by id, so within a task a Ref always yields the same
+ * JS object. At commit every loaded object is encoded again: the bytes that differ are the writes.
+ */
+export class Transaction implements ActiveTransaction {
+  readonly startSeq: number;
+  readonly appTimeMs: number;
+  readonly name: string;
+  /** Set by the kernel right after construction. */
+  context!: TaskContext;
+  private state: "active" | "committed" | "aborted" = "active";
+  private readonly startedAt: number;
+  private readonly deadline: number;
+  private readonly entries = new Map<bigint, Entry>();
+  private readonly ids = new Map<object, bigint>();
+  private readonly bindingReads = new Set<string>();
+  private readonly bindingWrites = new Map<string, bigint | null>();
+  private readonly rangeReads: RangeRead[] = [];
+  private readonly effects: (() => void)[] = [];
+
+  constructor(
+    private readonly committer: Committer,
+    private readonly clock: Clock,
+    private readonly hooks: TransactionHooks,
+    private readonly options: TransactionOptions,
+  ) {
+    this.startSeq = committer.begin();
+    this.startedAt = clock.now();
+    this.deadline = this.startedAt + options.timeoutMs;
+    this.appTimeMs = options.appTimeMs;
+    this.name = options.name;
+  }
+
+  /** True until the transaction commits or aborts. */
+  get active(): boolean {
+    return this.state === "active";
+  }
+
+  /** Fraction of the time budget left, from 1 down to 0 (always 1 without a budget). */
+  budgetLeft(): number {
+    if (!Number.isFinite(this.options.timeoutMs)) return 1;
+    return Math.max(0, (this.deadline - this.clock.now()) / this.options.timeoutMs);
+  }
+
+  /** Checks that the transaction may still touch data. */
+  check(what: string): void {
+    if (this.state !== "active") {
+      throw new TransactionNotActiveError(`${what} used after its task ended; keep Refs or binding names, not contexts or objects`);
+    }
+    if (this.clock.now() > this.deadline) {
+      throw new TransactionTimeoutError(`task ${this.name} ran longer than its ${this.options.timeoutMs} ms budget`);
+    }
+  }
+
+  getObject(id: bigint, forUpdate: boolean): object {
+    this.check("a Ref");
+    const entry = this.entries.get(id) ?? this.load(id);
+    if (entry.state === "removed") throw new ObjectNotFoundError(`object ${id} was removed by this task`);
+    if (forUpdate) entry.forUpdate = true;
+    return entry.object;
+  }
+
+  /** The object with `id` if it exists and was not removed by this transaction; undefined otherwise. */
+  tryGetObject(id: bigint): object | undefined {
+    this.check("a Ref");
+    const entry = this.entries.get(id) ?? this.tryLoad(id);
+    return entry === undefined || entry.state === "removed" ? undefined : entry.object;
+  }
+
+  /** True when `obj` already has an id in this transaction (loaded, or new and referenced). */
+  isKnown(obj: object): boolean {
+    return this.ids.has(obj);
+  }
+
+  cancelPeriodicTask(handleId: bigint): void {
+    this.check("PeriodicTaskHandle.cancel");
+    this.hooks.cancelPeriodicTask(this, handleId);
+  }
+
+  /**
+   * The id of the managed object `obj`; a new object is assigned an id and will be stored.
+   * @throws {ManagedObjectError} if `obj` is not a managed object.
+   * @throws {TransactionNotActiveError} if `obj` was loaded by another transaction.
+   */
+  idOf(obj: object): bigint {
+    this.check("DataManager");
+    const known = this.ids.get(obj);
+    if (known !== undefined) return known;
+    this.assertUsable(obj);
+    const id = this.committer.allocateId();
+    this.track({ id, object: obj, loadedBytes: undefined, state: "new", forUpdate: false });
+    return id;
+  }
+
+  /** The object bound to the full binding key `key`. */
+  getBound(key: string, name: string, forUpdate: boolean): object {
+    const id = this.readBinding(key);
+    if (id === undefined) throw new NameNotBoundError(name);
+    const entry = this.entries.get(id) ?? this.tryLoad(id);
+    if (entry === undefined || entry.state === "removed") {
+      throw new ObjectNotFoundError(`the object bound to ${JSON.stringify(name)} has been removed`);
+    }
+    if (forUpdate) entry.forUpdate = true;
+    return entry.object;
+  }
+
+  /** True when the full binding key `key` is bound. */
+  isBound(key: string): boolean {
+    return this.readBinding(key) !== undefined;
+  }
+
+  /** Binds the full binding key `key` to `obj` (storing `obj` if new). */
+  bind(key: string, obj: object): void {
+    const id = this.idOf(obj);
+    this.bindingWrites.set(key, id);
+  }
+
+  /** Removes the binding `key`. */
+  unbind(key: string, name: string): void {
+    if (this.readBinding(key) === undefined) throw new NameNotBoundError(name);
+    this.bindingWrites.set(key, null);
+  }
+
+  /** The next bound key after `after` within `prefix`, seeing this transaction's own changes. */
+  nextBoundKey(after: string | undefined, prefix: string): string | undefined {
+    this.check("DataManager.nextBoundName");
+    let committed = this.committer.nextBindingName(after, prefix);
+    while (committed !== undefined && this.bindingWrites.get(committed) === null) {
+      committed = this.committer.nextBindingName(committed, prefix);
+    }
+    this.rangeReads.push({ prefix, after, found: committed });
+    let local: string | undefined;
+    for (const [key, id] of this.bindingWrites) {
+      if (id === null || !key.startsWith(prefix)) continue;
+      if (after !== undefined && compareUtf8(key, after) <= 0) continue;
+      if (local === undefined || compareUtf8(key, local) < 0) local = key;
+    }
+    if (committed === undefined) return local;
+    if (local === undefined) return committed;
+    return compareUtf8(committed, local) <= 0 ? committed : local;
+  }
+
+  /**
+   * Removes `obj` at commit, after calling its `removingObject` hook.
+   * @throws {ObjectNotFoundError} if it no longer exists.
+   */
+  remove(obj: object): void {
+    this.check("DataManager.removeObject");
+    const id = this.ids.get(obj);
+    if (id === undefined) {
+      this.assertUsable(obj);
+      return; // never stored: nothing to remove
+    }
+    const entry = this.entries.get(id)!;
+    if (entry.state === "removed") return;
+    // Mark first so that a removingObject hook that reaches this object again does not recurse.
+    const wasNew = entry.state === "new";
+    entry.state = "removed";
+    const hook = (obj as { removingObject?: unknown }).removingObject;
+    if (typeof hook === "function") {
+      try {
+        callSync(`${obj.constructor.name}.removingObject`, () => (hook as (ctx: TaskContext) => unknown).call(obj, this.context));
+      } catch (error) {
+        entry.state = wasNew ? "new" : "loaded";
+        throw error;
+      }
+    }
+    if (wasNew) this.entries.delete(entry.id);
+  }
+
+  /** Makes `obj` be written at commit. */
+  markForUpdate(obj: object): void {
+    this.check("DataManager.markForUpdate");
+    const id = this.ids.get(obj);
+    if (id === undefined) {
+      this.assertUsable(obj);
+      return; // a new object is written anyway once referenced
+    }
+    const entry = this.entries.get(id);
+    if (entry !== undefined) entry.forUpdate = true;
+  }
+
+  /** Queues `effect` to run once this transaction is durable; dropped if it aborts. */
+  addEffect(effect: () => void): void {
+    this.check("an effect");
+    this.effects.push(effect);
+  }
+
+  /**
+   * Ends the transaction by committing it.
+   * @returns a promise that resolves when the commit is durable and its effects have run.
+   * @throws {TransactionConflictError} and others: the transaction is then aborted.
+   */
+  commit(): Promise<void> {
+    try {
+      this.check("commit");
+      const request = this.buildCommitRequest();
+      const durable = this.committer.commit(request);
+      this.finish("committed");
+      return durable;
+    } catch (error) {
+      this.abort();
+      throw error;
+    }
+  }
+
+  /** Ends the transaction with no effect. Idempotent. */
+  abort(): void {
+    if (this.state !== "active") return;
+    // Objects created in this attempt may be created again by a retry of the same code, or be
+    // reused by code that made them outside the task: they are free again.
+    for (const entry of this.entries.values()) {
+      if (entry.loadedBytes === undefined) delete (entry.object as Record<symbol, unknown>)[OBJECT_ID];
+    }
+    this.finish("aborted");
+  }
+
+  private finish(state: "committed" | "aborted"): void {
+    this.state = state;
+    this.committer.end(this.startSeq);
+  }
+
+  private buildCommitRequest(): CommitRequest {
+    const objectWrites: { id: bigint; bytes: Uint8Array | null }[] = [];
+    const objectReads: bigint[] = [];
+    for (const entry of this.entries.values()) {
+      if (entry.loadedBytes !== undefined) objectReads.push(entry.id);
+      if (entry.state === "removed") {
+        objectWrites.push({ id: entry.id, bytes: null });
+        continue;
+      }
+      const bytes = objectCodec.encode(entry.object);
+      if (entry.state === "new" || entry.forUpdate || !sameBytes(bytes, entry.loadedBytes!)) {
+        objectWrites.push({ id: entry.id, bytes });
+      }
+    }
+    const bindingWrites = [...this.bindingWrites].map(([name, id]) => ({ name, id }));
+    return {
+      startSeq: this.startSeq,
+      objectReads,
+      bindingReads: this.bindingReads,
+      rangeReads: this.rangeReads,
+      objectWrites,
+      bindingWrites,
+      effects: this.effects,
+    };
+  }
+
+  private readBinding(key: string): bigint | undefined {
+    this.check("DataManager");
+    if (this.bindingWrites.has(key)) return this.bindingWrites.get(key) ?? undefined;
+    const record = this.committer.readBinding(key);
+    this.bindingReads.add(key);
+    if (record !== undefined && record.version > this.startSeq) this.conflict(`binding ${JSON.stringify(key)}`);
+    return record?.id;
+  }
+
+  private load(id: bigint): Entry {
+    const entry = this.tryLoad(id);
+    if (entry === undefined) throw new ObjectNotFoundError(`object ${id} does not exist (it was removed, or never stored)`);
+    return entry;
+  }
+
+  private tryLoad(id: bigint): Entry | undefined {
+    const record = this.committer.readObject(id);
+    if (record === undefined) {
+      // Absence is a read too: if a concurrent task had just created it, we must not commit.
+      if (this.committer.objectChangedSince(id, this.startSeq)) this.conflict(`object ${id}`);
+      return undefined;
+    }
+    if (record.version > this.startSeq) this.conflict(`object ${id}`);
+    const object = objectCodec.decode(record.bytes);
+    const entry: Entry = { id, object, loadedBytes: record.bytes, state: "loaded", forUpdate: false };
+    this.track(entry);
+    return entry;
+  }
+
+  private track(entry: Entry): void {
+    this.entries.set(entry.id, entry);
+    this.ids.set(entry.object, entry.id);
+    Object.defineProperty(entry.object, OBJECT_ID, { value: entry.id, enumerable: false, configurable: true, writable: false });
+  }
+
+  private assertUsable(obj: object): void {
+    if (!isManagedObject(obj)) {
+      const name = (obj as { constructor?: { name?: string } } | null)?.constructor?.name ?? typeof obj;
+      throw new ManagedObjectError(`${name} is not a managed object (decorate its class with @managed)`);
+    }
+    if (Object.prototype.hasOwnProperty.call(obj, OBJECT_ID)) {
+      throw new TransactionNotActiveError(
+        `this ${obj.constructor.name} was loaded or stored by another task; reach it in this task through a Ref or a binding`,
+      );
+    }
+  }
+
+  private conflict(what: string): never {
+    throw new TransactionConflictError(`${what} was changed by another task after this task started`);
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && Buffer.compare(a, b) === 0;
+}
+
+/**
+ * Calls a game-code handler and insists that it is synchronous.
+ * @throws {AsyncHandlerError} if it returned a Promise (which is then left to settle unobserved).
+ */
+export function callSync<T>(handler: string, call: () => T): T {
+  const result = call();
+  if (isThenable(result)) {
+    // Swallow the promise's own outcome: its work runs outside any transaction and is refused.
+    (result as PromiseLike<unknown>).then(undefined, () => undefined);
+    throw new AsyncHandlerError(handler);
+  }
+  return result;
+}
+
+function isThenable(value: unknown): boolean {
+  return (typeof value === "object" || typeof value === "function") && value !== null && typeof (value as { then?: unknown }).then === "function";
+}

@@ -1,0 +1,222 @@
+import { ManagedObjectError } from "../api/errors.js";
+import { isManagedObject, managed } from "../api/managed.js";
+import { PeriodicTaskHandle, Ref } from "../api/ref.js";
+import type { Task, TaskContext, TaskManager } from "../api/types.js";
+import type { TimerHandle } from "../kernel/clock.js";
+import { serviceKey } from "../kernel/data-manager.js";
+import type { Kernel } from "../kernel/kernel.js";
+import type { Logger } from "../kernel/logger.js";
+import { callSync, type Transaction } from "../kernel/transaction.js";
+import { MinHeap } from "./min-heap.js";
+
+const TASK_BINDING = "task.";
+
+/**
+ * The stored record of a scheduled task. It is bound under `s.task.<its id>` so that a restart finds
+ * every pending task; the binding is removed when the task is done or cancelled.
+ */
+@managed("shardless.PendingTask")
+export class PendingTask {
+  constructor(
+    /** The task object. */
+    public task: Ref,
+    /** True when the task object was stored by scheduling it, and so is removed after its last run. */
+    public ownsTask: boolean,
+    /** Application time of the next run. */
+    public dueAppMs: number,
+    /** 0 for a one-shot task; otherwise the period of the grid `startAppMs + k·periodMs`. */
+    public periodMs: number,
+    /** Application time of the first run: the origin of the grid. */
+    public startAppMs: number,
+  ) {}
+}
+
+/**
+ * Durable one-shot and periodic tasks. Scheduling writes a {@link PendingTask} in the scheduling
+ * transaction and arms a timer only when that transaction is durable. Each run is one transaction
+ * that runs the task and then either removes the record or moves it to the next grid point; the
+ * next timer is armed only after that commit, so runs of one periodic task never overlap.
+ */
+export class TaskService {
+  private readonly due = new MinHeap<bigint>();
+  /** The due time each record is armed for, so that arming the same run twice is harmless. */
+  private readonly armed = new Map<bigint, number>();
+  private timer: TimerHandle | undefined;
+  private timerAt = Infinity;
+  private stopped = false;
+
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly logger: Logger,
+  ) {}
+
+  /** The game-facing TaskManager of `tx`. */
+  taskManagerFor(tx: Transaction): TaskManager {
+    return {
+      scheduleTask: (task: Task, delayMs = 0) => {
+        this.schedule(tx, task, delayMs, 0);
+      },
+      schedulePeriodicTask: (task: Task, delayMs: number, periodMs: number) => {
+        if (!(typeof periodMs === "number" && Number.isFinite(periodMs) && periodMs > 0)) {
+          throw new RangeError(`periodMs must be a finite number > 0, got ${String(periodMs)}`);
+        }
+        return new PeriodicTaskHandle(this.schedule(tx, task, delayMs, periodMs));
+      },
+      shouldContinue: () => {
+        tx.check("TaskManager.shouldContinue");
+        return tx.budgetLeft() > 0.5;
+      },
+    };
+  }
+
+  /** Cancels the periodic task with record id `handleId` in `tx`; nothing if already gone. */
+  cancelPeriodicTask(tx: Transaction, handleId: bigint): void {
+    const key = recordKey(handleId);
+    if (!tx.isBound(key)) return;
+    const record = tx.getBound(key, key, false) as PendingTask;
+    this.retire(tx, key, record);
+  }
+
+  /** Finds every pending task in the store and arms its timer. Call once at start-up. */
+  async resume(): Promise<number> {
+    const pending = await this.kernel.run(
+      "resume scheduled tasks",
+      (_ctx, tx) => {
+        const found: [bigint, number][] = [];
+        const prefix = serviceKey(TASK_BINDING);
+        for (let key = tx.nextBoundKey(undefined, prefix); key !== undefined; key = tx.nextBoundKey(key, prefix)) {
+          const record = tx.getBound(key, key, false) as PendingTask;
+          found.push([BigInt(key.slice(prefix.length)), record.dueAppMs]);
+        }
+        return found;
+      },
+      { timeoutMs: Infinity },
+    );
+    for (const [id, dueAppMs] of pending) this.arm(id, dueAppMs);
+    return pending.length;
+  }
+
+  /** Disarms every timer; pending tasks stay stored and resume at the next start. */
+  stop(): void {
+    this.stopped = true;
+    if (this.timer !== undefined) this.kernel.clock.clearTimer(this.timer);
+    this.timer = undefined;
+  }
+
+  private schedule(tx: Transaction, task: Task, delayMs: number, periodMs: number): bigint {
+    tx.check("TaskManager");
+    if (typeof task !== "object" || task === null || typeof (task as Partial<Task>).run !== "function") {
+      throw new ManagedObjectError("a scheduled task must be a managed object with a run(ctx) method");
+    }
+    if (!isManagedObject(task)) throw new ManagedObjectError(`task ${(task as object).constructor.name} is not a managed object (decorate its class with @managed)`);
+    if (!(typeof delayMs === "number" && Number.isFinite(delayMs) && delayMs >= 0)) {
+      throw new RangeError(`delayMs must be a finite number >= 0, got ${String(delayMs)}`);
+    }
+    const ownsTask = !tx.isKnown(task);
+    const due = tx.appTimeMs + delayMs;
+    const record = new PendingTask(new Ref(tx.idOf(task)), ownsTask, due, periodMs, due);
+    const recordId = tx.idOf(record);
+    tx.bind(recordKey(recordId), record);
+    tx.addEffect(() => this.arm(recordId, due));
+    return recordId;
+  }
+
+  private arm(recordId: bigint, dueAppMs: number): void {
+    if (this.stopped || this.armed.get(recordId) === dueAppMs) return;
+    if (dueAppMs <= this.kernel.appTimeMs()) {
+      this.start(recordId); // due already: no timer hop
+      return;
+    }
+    this.armed.set(recordId, dueAppMs);
+    this.due.push(dueAppMs, recordId);
+    this.rearm();
+  }
+
+  private rearm(): void {
+    const next = this.due.peekKey();
+    if (next === undefined || next >= this.timerAt) return;
+    if (this.timer !== undefined) this.kernel.clock.clearTimer(this.timer);
+    this.timerAt = next;
+    this.timer = this.kernel.clock.setTimer(next - this.kernel.appTimeMs(), () => this.fire());
+  }
+
+  private fire(): void {
+    this.timer = undefined;
+    this.timerAt = Infinity;
+    const now = this.kernel.appTimeMs();
+    while ((this.due.peekKey() ?? Infinity) <= now) {
+      const recordId = this.due.pop()!;
+      this.armed.delete(recordId);
+      this.start(recordId);
+    }
+    this.rearm();
+  }
+
+  private start(recordId: bigint): void {
+    this.kernel.run(`task ${recordId}`, (ctx, tx) => this.runOnce(ctx, tx, recordId)).catch((error: unknown) => {
+      this.logger.warn("scheduled task failed; moving on to its next run", { record: recordId, error });
+      this.kernel.run(`task ${recordId} after failure`, (_ctx, tx) => this.advance(tx, recordId)).catch((cleanupError: unknown) =>
+        this.logger.error("could not reschedule a failed task", { record: recordId, error: cleanupError }),
+      );
+    });
+  }
+
+  private runOnce(ctx: TaskContext, tx: Transaction, recordId: bigint): void {
+    const key = recordKey(recordId);
+    if (!tx.isBound(key)) return; // cancelled
+    const record = tx.getBound(key, key, false) as PendingTask;
+    // A timer armed for an earlier due time than the record now holds is stale: the run it stood
+    // for has happened, and the record's current due time has its own timer.
+    if (record.dueAppMs > tx.appTimeMs) return;
+    const task = tx.getObject(record.task.id, false) as Partial<Task>;
+    if (typeof task.run !== "function") throw new ManagedObjectError(`scheduled object ${task.constructor?.name ?? "?"} has no run(ctx) method`);
+    callSync(`${task.constructor?.name ?? "Task"}.run`, () => task.run!(ctx));
+    this.advance(tx, recordId);
+  }
+
+  /** After a run (or a failed run): the next grid point for a periodic task, removal otherwise. */
+  private advance(tx: Transaction, recordId: bigint): void {
+    const key = recordKey(recordId);
+    if (!tx.isBound(key)) return; // the task cancelled itself
+    const record = tx.getBound(key, key, false) as PendingTask;
+    if (record.periodMs === 0) {
+      this.retire(tx, key, record);
+      return;
+    }
+    const next = nextGridPoint(record, tx.appTimeMs);
+    record.dueAppMs = next;
+    const { startAppMs, periodMs } = record;
+    // The commit may become durable periods later (a slow store, a busy server): grid points
+    // that have passed by then are skipped, not run late.
+    tx.addEffect(() => this.arm(recordId, Math.max(next, gridPointAtOrAfter(startAppMs, periodMs, this.kernel.appTimeMs()))));
+  }
+
+  private retire(tx: Transaction, key: string, record: PendingTask): void {
+    tx.unbind(key, key);
+    tx.remove(record);
+    if (record.ownsTask) {
+      const task = tx.tryGetObject(record.task.id);
+      if (task !== undefined) tx.remove(task);
+    }
+  }
+}
+
+function recordKey(recordId: bigint): string {
+  return serviceKey(TASK_BINDING + recordId.toString());
+}
+
+/** The first point of the grid `start + k·period` (k ≥ 0) at or after `atAppMs`. */
+export function gridPointAtOrAfter(startAppMs: number, periodMs: number, atAppMs: number): number {
+  if (atAppMs <= startAppMs) return startAppMs;
+  return startAppMs + Math.ceil((atAppMs - startAppMs) / periodMs) * periodMs;
+}
+
+/**
+ * The first point of the grid `start + k·period` after both `now` and the current due time:
+ * periods missed while the server was busy are skipped, never run in a burst.
+ */
+export function nextGridPoint(record: Pick<PendingTask, "startAppMs" | "periodMs" | "dueAppMs">, nowAppMs: number): number {
+  const reference = Math.max(nowAppMs, record.dueAppMs);
+  const periods = Math.floor((reference - record.startAppMs) / record.periodMs) + 1;
+  return record.startAppMs + periods * record.periodMs;
+}

@@ -1,0 +1,66 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after } from "node:test";
+import { ManualClock, silentLogger, startServer, type Logger, type Server, type StartServerOptions } from "shardless";
+
+/** A fresh temporary directory, removed when the test file ends. */
+export function tempDir(prefix = "shardless-test-"): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A logger that keeps every record, for assertions. */
+export class CapturingLogger implements Logger {
+  readonly records: { level: string; message: string; fields: Readonly<Record<string, unknown>> | undefined }[] = [];
+  debug(message: string, fields?: Readonly<Record<string, unknown>>): void {
+    this.records.push({ level: "debug", message, fields });
+  }
+  info(message: string, fields?: Readonly<Record<string, unknown>>): void {
+    this.records.push({ level: "info", message, fields });
+  }
+  warn(message: string, fields?: Readonly<Record<string, unknown>>): void {
+    this.records.push({ level: "warn", message, fields });
+  }
+  error(message: string, fields?: Readonly<Record<string, unknown>>): void {
+    this.records.push({ level: "error", message, fields });
+  }
+  messages(level?: string): string[] {
+    return this.records.filter((record) => level === undefined || record.level === level).map((record) => record.message);
+  }
+}
+
+/** Starts a server on an in-memory store and a manual clock unless told otherwise; closed after the file. */
+export async function testServer(options: StartServerOptions): Promise<Server> {
+  const server = await startServer({ durability: "memory", clock: new ManualClock(), logger: silentLogger, ...options });
+  after(() => server.close());
+  return server;
+}
+
+export { silentLogger };
+
+import { Kernel } from "../src/kernel/kernel.ts";
+import { TaskService } from "../src/tasks/task-service.ts";
+import type { Clock, DataStore, Random } from "shardless";
+import { MemoryDataStore, SeededRandom } from "shardless";
+
+/** A kernel with its task service, for tests that need transactions below the server. */
+export function testKernel(options: { store?: DataStore; clock?: Clock; random?: Random; txnTimeoutMs?: number; maxTaskAttempts?: number; logger?: Logger; onFatal?: (error: unknown) => void } = {}) {
+  const logger = options.logger ?? silentLogger;
+  const kernel = new Kernel({
+    store: options.store ?? new MemoryDataStore(),
+    clock: options.clock ?? new ManualClock(),
+    random: options.random ?? new SeededRandom(1),
+    logger,
+    txnTimeoutMs: options.txnTimeoutMs ?? 100,
+    maxTaskAttempts: options.maxTaskAttempts ?? 10,
+    retryBackoffMaxMs: 0.001,
+    appTimeCheckpointMs: 3_600_000,
+    onFatal: options.onFatal ?? (() => undefined),
+  });
+  const tasks = new TaskService(kernel, logger);
+  kernel.installTaskService({ taskManagerFor: (tx) => tasks.taskManagerFor(tx), cancelPeriodicTask: (tx, id) => tasks.cancelPeriodicTask(tx, id) });
+  after(() => kernel.close());
+  return { kernel, tasks };
+}
