@@ -118,8 +118,10 @@ export async function startServer(options: StartServerOptions): Promise<Server> 
       taskManagerFor: (tx) => tasks.taskManagerFor(tx),
       cancelPeriodicTask: (tx, id) => tasks.cancelPeriodicTask(tx, id),
     });
-    const initialized = await initializeOnce(kernel, app, config.appProperties);
+    // Resume first: on a new store there is nothing to resume, and the tasks initialize schedules
+    // are armed by its own commit.
     const resumed = await tasks.resume();
+    const initialized = await initializeOnce(kernel, app, config.appProperties);
     logger.info("server started", { durability: config.durability, store: store.kind, initialized, resumedTasks: resumed });
     return new Server(config, kernel, tasks, store, resumed, initialized);
   } catch (error) {
