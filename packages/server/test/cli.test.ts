@@ -99,4 +99,11 @@ describe("shardless CLI", () => {
     await again.waitFor("restart", () => again.stdout.includes("existing data store"));
     assert.equal((await again.stop("SIGTERM")).code, 0);
   });
+
+  it("starts an application written in plain JavaScript", async () => {
+    const child = ChildServer.start(["start", fixture("plain-js-app.js"), "--durability", "memory"]);
+    await child.waitFor("start", () => child.stdout.includes("Shardless is running PlainJsApp"));
+    assert.equal(child.messages("javascript app initialized").length, 1);
+    assert.equal((await child.stop("SIGTERM")).code, 0);
+  });
 });

@@ -2,8 +2,6 @@
 // cancellation, failures, and application time across restarts.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type {
-  TaskFailedError} from "shardless";
 import {
   ManagedObjectError,
   ManualClock,
@@ -11,11 +9,13 @@ import {
   ObjectNotFoundError,
   Ref,
   SeededRandom,
+  TransactionNotActiveError,
   managed,
   type CommitBatch,
   type PeriodicTaskHandle,
   type Server,
   type TaskContext,
+  type TaskFailedError,
 } from "shardless";
 import { CapturingLogger, tempDir, testServer } from "./helpers.ts";
 
@@ -240,6 +240,18 @@ describe("scheduled tasks", () => {
     assert.ok((await cause((ctx) => ctx.tasks.scheduleTask(new Recorder(), -1))) instanceof RangeError);
     assert.ok((await cause((ctx) => ctx.tasks.schedulePeriodicTask(new Recorder(), 0, 0))) instanceof RangeError);
     assert.ok((await cause((ctx) => ctx.tasks.scheduleTask(new Recorder(), Number.NaN))) instanceof RangeError);
+  });
+
+  it("refuse TaskManager calls and handle cancels outside a task", async () => {
+    const server = await testServer({ app: App });
+    const { tasks, handle } = await server.run("keep", (ctx) => ({
+      tasks: ctx.tasks,
+      handle: ctx.tasks.schedulePeriodicTask(new Recorder(), 1000, 1000),
+    }));
+    assert.throws(() => tasks.scheduleTask(new Recorder()), TransactionNotActiveError);
+    assert.throws(() => tasks.schedulePeriodicTask(new Recorder(), 0, 10), TransactionNotActiveError);
+    assert.throws(() => tasks.shouldContinue(), TransactionNotActiveError);
+    assert.throws(() => handle.cancel(), TransactionNotActiveError);
   });
 
   it("say shouldContinue() = false once half of the time budget is spent", async () => {

@@ -218,4 +218,24 @@ describe("optimistic transactions", () => {
     const later = await kernel.run("later", (ctx) => ctx.data.setBinding("y", new Account())).catch((rejection: unknown) => rejection);
     assert.ok(later instanceof TaskFailedError, "no commit is accepted after a store failure");
   });
+
+  it("group-commits: tasks queued together share store transactions", async () => {
+    let storeCommits = 0;
+    const store = new (class extends MemoryDataStore {
+      override commit(batch: CommitBatch): Promise<void> {
+        storeCommits++;
+        return super.commit(batch);
+      }
+    })();
+    const { kernel } = testKernel({ store });
+    await seed(kernel);
+    const before = storeCommits;
+    const tasks = 200;
+    await Promise.all(
+      Array.from({ length: tasks }, (_, i) => kernel.run(`deposit ${i}`, (ctx) => ctx.data.getBinding<Account>(i % 2 ? "a" : "b").balance++)),
+    );
+    const commits = storeCommits - before;
+    assert.ok(commits >= 1 && commits <= tasks / 4, `${tasks} tasks took ${commits} store commits`);
+    assert.deepEqual(await kernel.run("read", (ctx) => [ctx.data.getBinding<Account>("a").balance, ctx.data.getBinding<Account>("b").balance]), [200, 200]);
+  });
 });
