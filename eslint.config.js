@@ -24,6 +24,14 @@ export default tseslint.config(
     rules: { "no-restricted-syntax": "off" },
   },
   {
+    // The protocol codec runs in browsers too: no Node or DOM APIs.
+    files: ["packages/protocol/src/**"],
+    rules: {
+      "no-restricted-imports": ["error", { patterns: [{ group: ["node:*", "fs", "net", "buffer", "events"], message: "@shardless/protocol is pure: no Node modules." }] }],
+      "no-restricted-globals": ["error", "Buffer", "process", "window", "document"],
+    },
+  },
+  {
     // node:test's describe() and it() return promises that the runner itself awaits.
     files: ["**/test/**", "**/*.test.ts"],
     rules: { "@typescript-eslint/no-floating-promises": "off" },
