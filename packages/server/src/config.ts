@@ -19,6 +19,22 @@ export interface ServerConfig {
   readonly appTimeCheckpointMs: number;
   /** Application properties passed to `AppListener.initialize`. */
   readonly appProperties: Readonly<Record<string, string>>;
+  /** Address the listeners bind to. */
+  readonly host: string;
+  /** TCP port of the Darkstar protocol; 0 picks a free port; null runs no TCP listener. */
+  readonly tcpPort: number | null;
+  /** Largest frame payload accepted from a client; a larger frame closes its connection. */
+  readonly maxFrameBytes: number;
+  /** Backlog of unsent bytes per connection past which the client is cut off (and sends throw). */
+  readonly writeBufferBytes: number;
+  /** A connection that has not logged in by then is closed. */
+  readonly loginTimeoutMs: number;
+  /** After a login failure or logout reply, how long the server waits for the client to close. */
+  readonly disconnectDelayMs: number;
+  /** When a logged-in name logs in again: `refuse` the new login, or `replace` the old session. */
+  readonly duplicateLogin: "refuse" | "replace";
+  /** File of names and scrypt password hashes; null lets everyone in (development only). */
+  readonly passwordFile: string | null;
 }
 
 /** The defaults: the only place they are written down. */
@@ -30,6 +46,14 @@ export const DEFAULT_CONFIG: ServerConfig = Object.freeze({
   retryBackoffMaxMs: 100,
   appTimeCheckpointMs: 1000,
   appProperties: Object.freeze({}),
+  host: "0.0.0.0",
+  tcpPort: 62964,
+  maxFrameBytes: 65535,
+  writeBufferBytes: 131072,
+  loginTimeoutMs: 10_000,
+  disconnectDelayMs: 1000,
+  duplicateLogin: "refuse",
+  passwordFile: null,
 });
 
 const DURABILITIES: readonly Durability[] = ["sync", "relaxed", "memory"];
@@ -51,6 +75,21 @@ export function resolveConfig(input: Readonly<Record<string, unknown>> = {}): Se
   positive(merged, "maxTaskAttempts", { integer: true });
   positive(merged, "retryBackoffMaxMs");
   positive(merged, "appTimeCheckpointMs");
+  if (typeof merged.host !== "string" || merged.host.length === 0) throw new ConfigError("host must be a non-empty address");
+  if (merged.tcpPort !== null && !(Number.isInteger(merged.tcpPort) && (merged.tcpPort as number) >= 0 && (merged.tcpPort as number) <= 65535)) {
+    throw new ConfigError(`tcpPort must be a port number (0 picks a free one) or null, got ${JSON.stringify(merged.tcpPort)}`);
+  }
+  positive(merged, "maxFrameBytes", { integer: true });
+  if ((merged.maxFrameBytes as number) > 65535) throw new ConfigError("maxFrameBytes cannot exceed 65535, the protocol's own limit");
+  positive(merged, "writeBufferBytes", { integer: true });
+  positive(merged, "loginTimeoutMs");
+  positive(merged, "disconnectDelayMs");
+  if (merged.duplicateLogin !== "refuse" && merged.duplicateLogin !== "replace") {
+    throw new ConfigError(`duplicateLogin must be "refuse" or "replace", got ${JSON.stringify(merged.duplicateLogin)}`);
+  }
+  if (merged.passwordFile !== null && (typeof merged.passwordFile !== "string" || merged.passwordFile.length === 0)) {
+    throw new ConfigError("passwordFile must be a path or null");
+  }
   const props = merged.appProperties;
   if (typeof props !== "object" || props === null || Array.isArray(props) || Object.values(props).some((v) => typeof v !== "string")) {
     throw new ConfigError("appProperties must be an object whose values are strings");

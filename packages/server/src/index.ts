@@ -5,6 +5,7 @@ export {
   TransactionConflictError,
   TransactionTimeoutError,
   ResourceUnavailableError,
+  MessageRejectedError,
   TransactionNotActiveError,
   NameNotBoundError,
   NameExistsError,
@@ -23,8 +24,13 @@ export { managed, registerManagedClass } from "./api/managed.js";
 export type { ManagedClass } from "./api/managed.js";
 export { Ref, PeriodicTaskHandle } from "./api/ref.js";
 export type { AppListener, DataManager, RemovalListener, Task, TaskContext, TaskLog, TaskManager } from "./api/types.js";
+export { Delivery } from "./api/session.js";
+export type { ClientSession, ClientSessionListener } from "./api/session.js";
 export { startServer, Server } from "./server.js";
-export type { AppListenerClass, StartServerOptions } from "./server.js";
+export type { AppListenerClass, StartServerOptions, StartupReport } from "./server.js";
+export { AcceptAllAuthenticator, PasswordFileAuthenticator } from "./sessions/authenticator.js";
+export type { Authenticator, LoginAttempt } from "./sessions/authenticator.js";
+export type { SessionCounters } from "./sessions/session-service.js";
 export { DEFAULT_CONFIG, resolveConfig } from "./config.js";
 export type { Durability, ServerConfig } from "./config.js";
 export { ManualClock, SystemClock } from "./kernel/clock.js";

@@ -9,9 +9,14 @@ import { serviceKey } from "./kernel/data-manager.js";
 import type { DataStore } from "./kernel/data-store.js";
 import { Kernel, type RunOptions } from "./kernel/kernel.js";
 import { JsonLineLogger, type Logger } from "./kernel/logger.js";
+import type { SessionCounters } from "./sessions/session-service.js";
 import { systemRandom, type Random } from "./kernel/random.js";
 import { callSync } from "./kernel/transaction.js";
+import { AcceptAllAuthenticator, PasswordFileAuthenticator, type Authenticator } from "./sessions/authenticator.js";
+import { SESSION_SERVICE } from "./sessions/client-session-record.js";
+import { SessionService } from "./sessions/session-service.js";
 import { TaskService } from "./tasks/task-service.js";
+import { TcpTransport } from "./transport/tcp-transport.js";
 
 /** A class whose instances are the application: managed, with a no-argument constructor. */
 export type AppListenerClass = new () => AppListener;
@@ -30,9 +35,29 @@ export interface StartServerOptions extends Partial<ServerConfig> {
   readonly store?: DataStore;
   /** Called once if the store fails to write: the server can no longer commit and should be stopped. */
   readonly onFatal?: (error: unknown) => void;
+  /** Decides logins; overrides `passwordFile`. */
+  readonly authenticator?: Authenticator;
 }
 
 const APP_BINDING = serviceKey("app");
+
+/** The services of a running server. */
+interface ServerParts {
+  readonly kernel: Kernel;
+  readonly tasks: TaskService;
+  readonly sessions: SessionService;
+  readonly store: DataStore;
+  readonly tcp: TcpTransport | undefined;
+}
+
+/** What start-up found and did. */
+export interface StartupReport {
+  readonly initialized: boolean;
+  readonly resumedTasks: number;
+  /** Sessions stored before this start, ended with `disconnected(false)`. */
+  readonly endedSessions: number;
+  readonly tcpPort: number | null;
+}
 
 /** A running server. */
 export class Server {
@@ -42,14 +67,35 @@ export class Server {
   constructor(
     /** The validated configuration the server runs with. */
     readonly config: ServerConfig,
-    private readonly kernel: Kernel,
-    private readonly tasks: TaskService,
-    private readonly store: DataStore,
-    /** Number of scheduled tasks found in the store at start-up. */
-    readonly resumedTasks: number,
-    /** True when this start ran `initialize` (the store was new). */
-    readonly initialized: boolean,
+    private readonly parts: ServerParts,
+    /** What happened at start-up. */
+    readonly startup: StartupReport,
   ) {}
+
+  /** The TCP port the Darkstar protocol listens on, or null without a TCP listener. */
+  get tcpPort(): number | null {
+    return this.startup.tcpPort;
+  }
+
+  /** Number of scheduled tasks found in the store at start-up. */
+  get resumedTasks(): number {
+    return this.startup.resumedTasks;
+  }
+
+  /** True when this start ran `initialize` (the store was new). */
+  get initialized(): boolean {
+    return this.startup.initialized;
+  }
+
+  /** Counters of the session service (logins, failures, protocol errors, ...). */
+  get sessionCounters(): Readonly<SessionCounters> {
+    return this.parts.sessions.counters;
+  }
+
+  /** Number of sessions logged in now. */
+  get sessionCount(): number {
+    return this.parts.sessions.sessionCount;
+  }
 
   /**
    * Runs `body` as a task on this server (retried like any task) and returns what it returned once
@@ -57,17 +103,17 @@ export class Server {
    * object (it is only valid inside the task).
    */
   run<T>(name: string, body: (ctx: TaskContext) => T, options?: RunOptions): Promise<T> {
-    return this.kernel.run(name, (ctx) => body(ctx), options);
+    return this.parts.kernel.run(name, (ctx) => body(ctx), options);
   }
 
   /** Application time now, in ms (see `TaskContext.now`). */
   appTimeMs(): number {
-    return this.kernel.appTimeMs();
+    return this.parts.kernel.appTimeMs();
   }
 
   /** Resolves when no task is queued or running and every commit is durable. */
   whenIdle(): Promise<void> {
-    return this.kernel.whenIdle();
+    return this.parts.kernel.whenIdle();
   }
 
   /**
@@ -80,11 +126,13 @@ export class Server {
   }
 
   private async shutdown(): Promise<void> {
-    this.tasks.stop();
+    // Listeners close first, storage last: the reverse of start-up.
+    await this.parts.tcp?.close();
+    this.parts.tasks.stop();
     try {
-      await this.kernel.close();
+      await this.parts.kernel.close();
     } finally {
-      await this.store.close();
+      await this.parts.store.close();
     }
   }
 }
@@ -96,11 +144,13 @@ export class Server {
  *   `DataLockedError`/`DataFormatError` for the data directory; `TaskFailedError` if `initialize` fails.
  */
 export async function startServer(options: StartServerOptions): Promise<Server> {
-  const { app, clock = new SystemClock(), random = systemRandom, logger = stderrLogger(), store: givenStore, onFatal = () => undefined, ...fields } = options;
+  const { app, clock = new SystemClock(), random = systemRandom, logger = stderrLogger(), store: givenStore, onFatal = () => undefined, authenticator, ...fields } = options;
   const config = resolveConfig(fields);
   assertAppClass(app);
+  const auth = authenticator ?? chooseAuthenticator(config, logger);
   const store = givenStore ?? openStore(config);
   let kernel: Kernel | undefined;
+  let tcp: TcpTransport | undefined;
   try {
     kernel = new Kernel({
       store,
@@ -118,17 +168,34 @@ export async function startServer(options: StartServerOptions): Promise<Server> 
       taskManagerFor: (tx) => tasks.taskManagerFor(tx),
       cancelPeriodicTask: (tx, id) => tasks.cancelPeriodicTask(tx, id),
     });
+    const sessions = new SessionService(kernel, auth, config, logger);
+    kernel.installService(SESSION_SERVICE, sessions);
     // Resume first: on a new store there is nothing to resume, and the tasks initialize schedules
     // are armed by its own commit.
-    const resumed = await tasks.resume();
+    const resumedTasks = await tasks.resume();
     const initialized = await initializeOnce(kernel, app, config.appProperties);
-    logger.info("server started", { durability: config.durability, store: store.kind, initialized, resumedTasks: resumed });
-    return new Server(config, kernel, tasks, store, resumed, initialized);
+    const endedSessions = await sessions.cleanUpAfterRestart();
+    let connectionIds = 0;
+    let tcpPort: number | null = null;
+    if (config.tcpPort !== null) {
+      tcp = new TcpTransport(sessions, config, logger, () => ++connectionIds);
+      tcpPort = await tcp.listen(config.tcpPort, config.host);
+    }
+    const startup = { initialized, resumedTasks, endedSessions, tcpPort };
+    logger.info("server started", { durability: config.durability, store: store.kind, ...startup });
+    return new Server(config, { kernel, tasks, sessions, store, tcp }, startup);
   } catch (error) {
+    await tcp?.close().catch(() => undefined);
     if (kernel !== undefined) await kernel.close().catch(() => undefined);
     await store.close();
     throw error;
   }
+}
+
+function chooseAuthenticator(config: ServerConfig, logger: Logger): Authenticator {
+  if (config.passwordFile !== null) return PasswordFileAuthenticator.fromFile(config.passwordFile);
+  logger.warn("no passwordFile: every login is accepted under any name (development only)");
+  return new AcceptAllAuthenticator();
 }
 
 function openStore(config: ServerConfig): DataStore {

@@ -9,6 +9,10 @@ export interface ActiveTransaction {
   getObject(id: bigint, forUpdate: boolean): object;
   /** Cancels the periodic task whose handle has `handleId`, effective if this transaction commits. */
   cancelPeriodicTask(handleId: bigint): void;
+  /** The id of the managed object `obj` in this transaction (assigning one if it is new). */
+  idOf(obj: object): bigint;
+  /** A service of the server running this transaction, by name (e.g. `"sessions"`). */
+  service<T>(name: string): T;
 }
 
 // The transaction running on this thread. A task runs synchronously from start to end, so at any

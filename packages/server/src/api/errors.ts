@@ -12,6 +12,7 @@ export const ERROR_CODES = [
   "ERR_TXN_TIMEOUT",
   "ERR_TXN_NOT_ACTIVE",
   "ERR_RESOURCE_UNAVAILABLE",
+  "ERR_SESSION_MESSAGE_REJECTED",
   "ERR_DATA_NAME_NOT_BOUND",
   "ERR_DATA_NAME_EXISTS",
   "ERR_DATA_OBJECT_NOT_FOUND",
@@ -58,8 +59,18 @@ export class TransactionTimeoutError extends ShardlessError {
 
 /** A resource the task needs is not available right now (for example, a store write failed). Retryable. */
 export class ResourceUnavailableError extends ShardlessError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super("ERR_RESOURCE_UNAVAILABLE", message, { ...options, retryable: true });
+  constructor(message: string, options?: { cause?: unknown }, code: ErrorCode = "ERR_RESOURCE_UNAVAILABLE") {
+    super(code, message, { ...options, retryable: true });
+  }
+}
+
+/**
+ * A message to a session was refused because the session's write buffer is full (the client is not
+ * reading fast enough) or the session is not connected. Retryable: a later attempt may find room.
+ */
+export class MessageRejectedError extends ResourceUnavailableError {
+  constructor(message: string) {
+    super(message, undefined, "ERR_SESSION_MESSAGE_REJECTED");
   }
 }
 

@@ -1,4 +1,5 @@
 import type { PeriodicTaskHandle, Ref } from "./ref.js";
+import type { ClientSession, ClientSessionListener } from "./session.js";
 
 /**
  * Everything a handler can reach while its task runs. Valid only during that task: keeping it and
@@ -113,4 +114,9 @@ export interface AppListener {
    * `props` are the application properties from configuration.
    */
   initialize(ctx: TaskContext, props: Readonly<Record<string, string>>): void;
+  /**
+   * A client has logged in (after authentication). Return the managed object that will handle its
+   * messages, or null to refuse the login. Without this method, every login is refused.
+   */
+  loggedIn?(ctx: TaskContext, session: ClientSession): ClientSessionListener | null;
 }

@@ -16,6 +16,9 @@ Options:
   --durability <mode>      sync (default) | relaxed | memory
   --config <file.json>     configuration file (fields as in docs/configuration.md)
   --prop <key=value>       application property passed to initialize (repeatable)
+  --tcp-port <n>           TCP port of the Darkstar protocol (default 62964; 0 picks a free one)
+  --host <address>         address to listen on (default 0.0.0.0)
+  --password-file <file>   names and scrypt hashes; without it every login is accepted
   --txn-timeout-ms <n>     a task's time budget in ms (default 100)
   --log-level <level>      debug | info (default) | warn | error
   -h, --help               this text
@@ -71,6 +74,9 @@ function parse(argv: readonly string[]): ParsedArgs {
       config: { type: "string" },
       prop: { type: "string", multiple: true },
       "txn-timeout-ms": { type: "string" },
+      "tcp-port": { type: "string" },
+      host: { type: "string" },
+      "password-file": { type: "string" },
       "log-level": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -84,6 +90,9 @@ function parse(argv: readonly string[]): ParsedArgs {
   if (values["data-dir"] !== undefined) config.dataDir = values["data-dir"];
   if (values.durability !== undefined) config.durability = values.durability;
   if (values["txn-timeout-ms"] !== undefined) config.txnTimeoutMs = numberFlag("--txn-timeout-ms", values["txn-timeout-ms"]);
+  if (values["tcp-port"] !== undefined) config.tcpPort = numberFlag("--tcp-port", values["tcp-port"]);
+  if (values.host !== undefined) config.host = values.host;
+  if (values["password-file"] !== undefined) config.passwordFile = values["password-file"];
   if (values.prop !== undefined) config.appProperties = { ...(config.appProperties as object | undefined), ...properties(values.prop) };
   const logLevel = values["log-level"] ?? "info";
   if (!["debug", "info", "warn", "error"].includes(logLevel)) throw new Error(`--log-level must be debug, info, warn or error, got ${JSON.stringify(logLevel)}`);
@@ -133,6 +142,7 @@ async function start(args: ParsedArgs, io: CliIo): Promise<number> {
     `Shardless is running ${app.name} from ${args.appModule}\n` +
       `  data: ${server.config.durability === "memory" ? "in memory (nothing is kept)" : resolve(server.config.dataDir)} (durability ${server.config.durability})\n` +
       `  ${server.initialized ? "new data store: initialize() ran" : `existing data store: ${server.resumedTasks} scheduled task(s) resumed`}\n` +
+      `  ${server.tcpPort === null ? "no TCP listener" : `Darkstar protocol on tcp://${server.config.host}:${server.tcpPort}`}\n` +
       `  stop with Ctrl-C\n`,
   );
   const outcome = await Promise.race([io.stopSignal.then((signal) => ({ signal })), failed.then((error) => ({ error }))]);

@@ -71,6 +71,7 @@ export class Kernel {
   private readonly clockAtBoot: number;
   private checkpointTimer: TimerHandle | undefined;
   private taskService: TaskServiceHooks | undefined;
+  private readonly services = new Map<string, unknown>();
   private closed = false;
 
   constructor(private readonly options: KernelOptions) {
@@ -90,6 +91,12 @@ export class Kernel {
   /** Installs the task service; must happen before the first task runs. */
   installTaskService(service: TaskServiceHooks): void {
     this.taskService = service;
+  }
+
+  /** Makes `service` reachable from transactions as `tx.service(name)`. */
+  installService(name: string, service: unknown): void {
+    if (this.services.has(name)) throw new Error(`service ${name} installed twice`);
+    this.services.set(name, service);
   }
 
   /** The clock the kernel runs on. */
@@ -129,7 +136,14 @@ export class Kernel {
    * to interleave transactions. The caller must `commit()` or `abort()` it.
    */
   openTransaction(name: string, timeoutMs: number = this.options.txnTimeoutMs): Transaction {
-    const tx = new Transaction(this.committer, this.options.clock, { cancelPeriodicTask: (t, id) => this.hooks().cancelPeriodicTask(t, id) }, {
+    const hooks = {
+      cancelPeriodicTask: (t: Transaction, id: bigint) => this.hooks().cancelPeriodicTask(t, id),
+      service: <T>(name: string): T => {
+        if (!this.services.has(name)) throw new Error(`no service named ${name} on this server`);
+        return this.services.get(name) as T;
+      },
+    };
+    const tx = new Transaction(this.committer, this.options.clock, hooks, {
       timeoutMs,
       appTimeMs: this.appTimeMs(),
       name,

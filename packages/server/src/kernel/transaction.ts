@@ -27,11 +27,15 @@ interface Entry {
   readonly loadedBytes: Uint8Array | undefined;
   state: EntryState;
   forUpdate: boolean;
+  /** True while the object's removingObject hook runs. */
+  removing?: boolean;
 }
 
 /** Hooks a transaction needs from services above the kernel. */
 export interface TransactionHooks {
   cancelPeriodicTask(tx: Transaction, handleId: bigint): void;
+  /** A per-server service by name. */
+  service<T>(name: string): T;
 }
 
 /** Options of one transaction. */
@@ -127,6 +131,10 @@ export class Transaction implements ActiveTransaction {
     this.hooks.cancelPeriodicTask(this, handleId);
   }
 
+  service<T>(name: string): T {
+    return this.hooks.service<T>(name);
+  }
+
   /**
    * The id of the managed object `obj`; a new object is assigned an id and will be stored.
    * @throws {ManagedObjectError} if `obj` is not a managed object.
@@ -202,20 +210,20 @@ export class Transaction implements ActiveTransaction {
       return; // never stored: nothing to remove
     }
     const entry = this.entries.get(id)!;
-    if (entry.state === "removed") return;
-    // Mark first so that a removingObject hook that reaches this object again does not recurse.
-    const wasNew = entry.state === "new";
-    entry.state = "removed";
-    const hook = (obj as { removingObject?: unknown }).removingObject;
-    if (typeof hook === "function") {
-      try {
+    if (entry.state === "removed" || entry.removing) return;
+    // The object stays readable while its hook runs; the flag stops a hook that reaches this object
+    // again from removing it twice.
+    entry.removing = true;
+    try {
+      const hook = (obj as { removingObject?: unknown }).removingObject;
+      if (typeof hook === "function") {
         callSync(`${obj.constructor.name}.removingObject`, () => (hook as (ctx: TaskContext) => unknown).call(obj, this.context));
-      } catch (error) {
-        entry.state = wasNew ? "new" : "loaded";
-        throw error;
       }
+    } finally {
+      entry.removing = false;
     }
-    if (wasNew) this.entries.delete(entry.id);
+    if (entry.state === "new") this.entries.delete(entry.id);
+    else entry.state = "removed";
   }
 
   /** Makes `obj` be written at commit. */

@@ -1,0 +1,26 @@
+// hello-echo over real TCP, byte for byte as PROTOCOL.md's worked examples.
+import assert from "node:assert/strict";
+import { after, describe, it } from "node:test";
+import { silentLogger, startServer } from "shardless";
+import { RawClient } from "../../packages/server/test/raw-client.ts";
+import HelloEcho from "./app.ts";
+
+describe("hello-echo", () => {
+  it("logs in, echoes and logs out with the exact bytes of the protocol", async () => {
+    const server = await startServer({ app: HelloEcho, durability: "memory", tcpPort: 0, host: "127.0.0.1", logger: silentLogger });
+    after(() => server.close());
+    const client = await RawClient.open(server.tcpPort!);
+    client.sendRaw("00 0B 10 05 00 03 62 6F 62 00 02 70 77"); // login bob/pw
+    await client.until(() => client.bytes.length >= 19, "LOGIN_SUCCESS");
+    assert.equal(client.bytes.subarray(0, 3).toString("hex"), "001111", "LOGIN_SUCCESS with a 16-byte reconnect key");
+    client.bytes = Buffer.alloc(0);
+    client.sendRaw("00 03 30 68 69"); // session message "hi"
+    await client.until(() => client.bytes.length >= 5, "the echo");
+    assert.equal(client.bytes.toString("hex"), "00033068" + "69");
+    client.bytes = Buffer.alloc(0);
+    client.sendRaw("00 01 40"); // logout
+    await client.until(() => client.bytes.length >= 3, "LOGOUT_SUCCESS");
+    assert.equal(client.bytes.toString("hex"), "000141");
+    client.close();
+  });
+});

@@ -1,0 +1,500 @@
+import {
+  MAX_MESSAGE_BYTES,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  decodeClientMessage,
+  encodeMessage,
+  type ClientMessage,
+  type ServerMessage,
+} from "@shardless/protocol";
+import { activeTransaction } from "../api/active-transaction.js";
+import { ManagedObjectError, MessageRejectedError } from "../api/errors.js";
+import { isManagedObject } from "../api/managed.js";
+import { Ref } from "../api/ref.js";
+import type { ClientSessionListener } from "../api/session.js";
+import type { AppListener, TaskContext } from "../api/types.js";
+import type { TimerHandle } from "../kernel/clock.js";
+import { serviceKey } from "../kernel/data-manager.js";
+import type { Kernel } from "../kernel/kernel.js";
+import type { Logger } from "../kernel/logger.js";
+import { callSync, Transaction } from "../kernel/transaction.js";
+import type { Connection, ConnectionHandler } from "../transport/connection.js";
+import type { Authenticator } from "./authenticator.js";
+import { ClientSessionRecord, type SessionOperations } from "./client-session-record.js";
+
+/** What happens when a name that is logged in logs in again. */
+export type DuplicateLoginPolicy = "refuse" | "replace";
+
+/** Settings of the session service. */
+export interface SessionServiceOptions {
+  readonly writeBufferBytes: number;
+  readonly loginTimeoutMs: number;
+  readonly disconnectDelayMs: number;
+  readonly duplicateLogin: DuplicateLoginPolicy;
+}
+
+const SESSION_PREFIX = "session.";
+const APP_KEY = serviceKey("app");
+const LOGIN_REFUSED = "login refused";
+
+type InboxItem = { readonly kind: "message"; readonly message: Uint8Array } | { readonly kind: "logout" } | { readonly kind: "drop" };
+
+/** The session service's view of one connection. */
+class LiveSession {
+  state: "connected" | "authenticating" | "logging-in" | "active" | "ending" = "connected";
+  id: bigint | undefined;
+  name = "";
+  /** Payloads sent before LOGIN_SUCCESS was written: LOGIN_SUCCESS is always the first thing a client sees. */
+  held: Uint8Array[] = [];
+  heldBytes = 0;
+  loginAcknowledged = false;
+  readonly inbox: InboxItem[] = [];
+  busy = false;
+  connectionLost = false;
+  loginTimer: TimerHandle | undefined;
+
+  constructor(readonly connection: Connection) {}
+}
+
+/** Counters for metrics and tests. */
+export interface SessionCounters {
+  logins: number;
+  loginFailures: number;
+  protocolErrors: number;
+  droppedMessages: number;
+  disconnects: number;
+}
+
+/**
+ * Client sessions: login through the authenticator and the application's `loggedIn`, one task at a
+ * time per session in arrival order, messages to clients released on commit, logout, drops, and
+ * clean-up of sessions left over from before a restart.
+ */
+export class SessionService implements ConnectionHandler, SessionOperations {
+  readonly counters: SessionCounters = { logins: 0, loginFailures: 0, protocolErrors: 0, droppedMessages: 0, disconnects: 0 };
+  private readonly byConnection = new Map<Connection, LiveSession>();
+  private readonly byId = new Map<bigint, LiveSession>();
+  private readonly byName = new Map<string, LiveSession>();
+  /** Sessions created by a login task still running: sends inside it reach the session directly. */
+  private readonly loginsInFlight = new Map<Transaction, { id: bigint; live: LiveSession }>();
+  /** Bytes each running transaction has queued per session, for the write-buffer check. */
+  private readonly queuedByTransaction = new WeakMap<Transaction, Map<bigint, number>>();
+  /** Sessions a running transaction is ending itself (so removingObject does not end them twice). */
+  private readonly endingInTransaction = new WeakMap<Transaction, Set<bigint>>();
+
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly authenticator: Authenticator,
+    private readonly options: SessionServiceOptions,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Number of sessions logged in right now. */
+  get sessionCount(): number {
+    return this.byId.size;
+  }
+
+  /** Ends, with `disconnected(false)`, every session stored before this start. */
+  async cleanUpAfterRestart(): Promise<number> {
+    const ids = await this.kernel.run(
+      "find sessions left from before the restart",
+      (_ctx, tx) => {
+        const found: bigint[] = [];
+        const prefix = serviceKey(SESSION_PREFIX);
+        for (let key = tx.nextBoundKey(undefined, prefix); key !== undefined; key = tx.nextBoundKey(key, prefix)) found.push(BigInt(key.slice(prefix.length)));
+        return found;
+      },
+      { timeoutMs: Infinity },
+    );
+    await Promise.all(ids.map((id) => this.endSession(id, "(restart)", false)));
+    return ids.length;
+  }
+
+  // ---- ConnectionHandler ----
+
+  opened(connection: Connection): void {
+    const live = new LiveSession(connection);
+    this.byConnection.set(connection, live);
+    live.loginTimer = this.kernel.clock.setTimer(this.options.loginTimeoutMs, () => {
+      if (live.state === "connected" || live.state === "authenticating") {
+        this.logger.info("connection closed: no login in time", { connection: connection.id, loginTimeoutMs: this.options.loginTimeoutMs });
+        connection.destroy();
+      }
+    });
+  }
+
+  payload(connection: Connection, payload: Uint8Array): void {
+    const live = this.byConnection.get(connection);
+    if (live === undefined) return;
+    let message: ClientMessage;
+    try {
+      message = decodeClientMessage(payload);
+    } catch (error) {
+      if (!(error instanceof ProtocolError)) throw error;
+      connection.destroy();
+      this.protocolError(connection, error);
+      return;
+    }
+    this.receive(live, message);
+  }
+
+  protocolError(connection: Connection, error: ProtocolError): void {
+    this.counters.protocolErrors++;
+    this.logger.info("connection closed: protocol error", { connection: connection.id, peer: connection.remoteAddress, code: error.code, reason: error.message });
+  }
+
+  closed(connection: Connection): void {
+    const live = this.byConnection.get(connection);
+    if (live === undefined) return;
+    this.byConnection.delete(connection);
+    if (live.loginTimer !== undefined) this.kernel.clock.clearTimer(live.loginTimer);
+    live.connectionLost = true;
+    if (live.state === "active") this.enqueue(live, { kind: "drop" });
+    // "logging-in": the login completion sees connectionLost and ends the session.
+  }
+
+  // ---- SessionOperations (called from game code inside a task) ----
+
+  send(sessionId: bigint, message: Uint8Array): void {
+    const tx = currentTransaction("ClientSession.send");
+    if (!(message instanceof Uint8Array)) throw new TypeError("ClientSession.send takes a Uint8Array");
+    if (message.length > MAX_MESSAGE_BYTES) throw new RangeError(`message of ${message.length} bytes exceeds maxMessageLength (${MAX_MESSAGE_BYTES})`);
+    const live = this.byId.get(sessionId) ?? this.loginLive(tx, sessionId);
+    // A session whose client is gone, or going, drops what it is sent: its disconnect is on its way,
+    // and a broadcast must not fail because one player left.
+    if (live === undefined || live.connectionLost || live.state === "ending") return;
+    const payload = encodeMessage({ op: "SESSION_MESSAGE", message });
+    const queued = this.queuedBy(tx);
+    const already = queued.get(sessionId) ?? 0;
+    const backlog = live.connection.bufferedBytes() + live.heldBytes + already + payload.length + 2;
+    if (backlog > this.options.writeBufferBytes) {
+      // A full buffer is a fact about the connection, whatever becomes of this task: a client that
+      // cannot keep up is cut off (its disconnect follows), and this send is refused.
+      this.logger.warn("client is not reading; connection cut off at its write buffer", {
+        session: live.name,
+        bufferedBytes: backlog,
+        writeBufferBytes: this.options.writeBufferBytes,
+      });
+      live.connection.destroy();
+      throw new MessageRejectedError(`session ${live.name}'s write buffer is full (${backlog} > ${this.options.writeBufferBytes} bytes)`);
+    }
+    queued.set(sessionId, already + payload.length + 2);
+    tx.addEffect(() => this.deliver(live, payload));
+  }
+
+  disconnect(sessionId: bigint): void {
+    const tx = currentTransaction("ClientSession.disconnect");
+    tx.addEffect(() => {
+      const live = this.byId.get(sessionId);
+      if (live === undefined) return;
+      this.logger.info("session disconnected by the application", { session: live.name });
+      live.connection.close(); // the drop that follows runs disconnected(false)
+    });
+  }
+
+  removing(session: ClientSessionRecord, sessionId: bigint, ctx: TaskContext): void {
+    const tx = currentTransaction("ClientSession.removingObject");
+    if (this.endingInTransaction.get(tx)?.has(sessionId)) return;
+    // Game code removed the session object: tell its listener now, in this task (exactly once),
+    // and close the connection when the task commits.
+    this.tellListener(tx, ctx, session, false);
+    session.connected = false;
+    tx.unbind(sessionKey(sessionId), sessionKey(sessionId));
+    tx.addEffect(() => {
+      const live = this.byId.get(sessionId);
+      if (live === undefined) return;
+      this.detach(live);
+      live.state = "ending";
+      live.connection.close();
+    });
+  }
+
+  // ---- incoming messages ----
+
+  private receive(live: LiveSession, message: ClientMessage): void {
+    switch (message.op) {
+      case "LOGIN_REQUEST":
+        if (live.state !== "connected") {
+          this.violation(live, "LOGIN_REQUEST on a connection that already logged in");
+          return;
+        }
+        if (message.version !== PROTOCOL_VERSION) {
+          // The reference server's behaviour, which clients rely on: close without a reply.
+          this.logger.info("connection closed: unsupported protocol version", { connection: live.connection.id, version: message.version });
+          live.connection.destroy();
+          return;
+        }
+        void this.login(live, message.name, message.password);
+        return;
+      case "SESSION_MESSAGE":
+        if (live.state !== "active") {
+          this.counters.droppedMessages++;
+          return;
+        }
+        // The payload is a view into the receive buffer: copy what the task will keep.
+        this.enqueue(live, { kind: "message", message: message.message.slice() });
+        return;
+      case "CHANNEL_MESSAGE":
+        this.counters.droppedMessages++; // channels arrive with the channel service
+        return;
+      case "LOGOUT_REQUEST":
+        if (live.state !== "active") {
+          live.connection.destroy();
+          return;
+        }
+        this.enqueue(live, { kind: "logout" });
+        return;
+      case "RECONNECT_REQUEST":
+        this.refuseAndClose(live, { op: "RECONNECT_FAILURE", reason: "reconnect refused" }, "reconnect is not supported yet");
+        return;
+      case "RELOCATE_REQUEST":
+        this.refuseAndClose(live, { op: "RELOCATE_FAILURE", reason: "relocation refused" }, "relocation is not supported on a single node");
+        return;
+      case "SUSPEND_MESSAGES_COMPLETE":
+        return; // no suspension is ever requested on a single node
+    }
+  }
+
+  private async login(live: LiveSession, name: string, password: string): Promise<void> {
+    live.state = "authenticating";
+    live.name = name;
+    let accepted: boolean;
+    try {
+      accepted = await this.authenticator.authenticate({ name, password, remoteAddress: live.connection.remoteAddress });
+    } catch (error) {
+      this.logger.warn("authenticator failed", { name, error });
+      accepted = false;
+    }
+    if (live.connectionLost) return;
+    if (!accepted) {
+      this.refuseLogin(live, "authentication failed");
+      return;
+    }
+    const existing = this.byName.get(name);
+    if (existing !== undefined) {
+      if (this.options.duplicateLogin === "refuse") {
+        this.refuseLogin(live, "already logged in");
+        return;
+      }
+      this.logger.info("session replaced by a new login of the same name", { session: name });
+      existing.connection.close();
+    }
+    this.byName.set(name, live);
+    live.state = "logging-in";
+    let outcome: { id: bigint } | { refused: string };
+    try {
+      outcome = await this.kernel.run(`login ${name}`, (ctx, tx) => this.loginTask(ctx, tx, live, name));
+    } catch (error) {
+      this.logger.warn("login task failed", { session: name, error });
+      outcome = { refused: "the application's loggedIn failed" };
+    }
+    if ("refused" in outcome) {
+      if (this.byName.get(name) === live) this.byName.delete(name);
+      if (!live.connectionLost) this.refuseLogin(live, outcome.refused);
+      return;
+    }
+    if (live.loginTimer !== undefined) this.kernel.clock.clearTimer(live.loginTimer);
+    this.counters.logins++;
+    if (live.connectionLost) {
+      await this.endSession(outcome.id, name, false);
+      return;
+    }
+    live.state = "active";
+    live.loginAcknowledged = true;
+    live.connection.send(encodeMessage({ op: "LOGIN_SUCCESS", reconnectKey: randomKey() }));
+    for (const payload of live.held) live.connection.send(payload);
+    live.held = [];
+    live.heldBytes = 0;
+    this.pump(live);
+  }
+
+  private loginTask(ctx: TaskContext, tx: Transaction, live: LiveSession, name: string): { id: bigint } | { refused: string } {
+    const app = tx.getBound(APP_KEY, APP_KEY, false) as AppListener;
+    if (typeof app.loggedIn !== "function") return { refused: "the application has no loggedIn method" };
+    const session = new ClientSessionRecord(name);
+    const id = tx.idOf(session);
+    tx.bind(sessionKey(id), session);
+    this.loginsInFlight.set(tx, { id, live });
+    let listener: ClientSessionListener | null;
+    try {
+      listener = callSync(`${app.constructor.name}.loggedIn`, () => app.loggedIn!(ctx, session));
+    } finally {
+      this.loginsInFlight.delete(tx);
+    }
+    if (listener === null || listener === undefined) {
+      tx.unbind(sessionKey(id), sessionKey(id));
+      this.markEnding(tx, id);
+      tx.remove(session);
+      return { refused: "the application's loggedIn returned null" };
+    }
+    if (!isManagedObject(listener) || typeof listener.receivedMessage !== "function" || typeof listener.disconnected !== "function") {
+      throw new ManagedObjectError("loggedIn must return a managed object with receivedMessage(ctx, message) and disconnected(ctx, graceful), or null");
+    }
+    session.listener = new Ref(tx.idOf(listener));
+    tx.addEffect(() => this.attach(live, id));
+    return { id };
+  }
+
+  private enqueue(live: LiveSession, item: InboxItem): void {
+    live.inbox.push(item);
+    this.pump(live);
+  }
+
+  /** Runs the session's next inbox item as a task once the previous one is done. */
+  private pump(live: LiveSession): void {
+    if (live.busy || live.state !== "active") return;
+    const item = live.inbox.shift();
+    if (item === undefined) return;
+    live.busy = true;
+    const done = () => {
+      live.busy = false;
+      this.pump(live);
+    };
+    const id = live.id!;
+    switch (item.kind) {
+      case "message":
+        this.kernel
+          .run(`message from ${live.name}`, (ctx, tx) => this.messageTask(ctx, tx, id, item.message))
+          .catch((error: unknown) => this.logger.warn("a session's message task failed", { session: live.name, error }))
+          .finally(done);
+        return;
+      case "logout":
+      case "drop": {
+        live.state = "ending";
+        const graceful = item.kind === "logout";
+        void this.endSession(id, live.name, graceful).then(() => {
+          if (graceful && !live.connectionLost) {
+            live.connection.send(encodeMessage({ op: "LOGOUT_SUCCESS" }));
+            this.closeAfterDelay(live);
+          }
+        });
+        return;
+      }
+    }
+  }
+
+  private messageTask(ctx: TaskContext, tx: Transaction, id: bigint, message: Uint8Array): void {
+    const key = sessionKey(id);
+    if (!tx.isBound(key)) return; // the application removed the session meanwhile
+    const session = tx.getBound(key, key, false) as ClientSessionRecord;
+    const listener = session.listener === null ? undefined : (tx.tryGetObject(session.listener.id) as ClientSessionListener | undefined);
+    if (listener === undefined) return;
+    callSync(`${listener.constructor.name}.receivedMessage`, () => listener.receivedMessage(ctx, message));
+  }
+
+  /** Runs `disconnected(graceful)` and removes the stored session; a failing listener is logged and skipped. */
+  private async endSession(id: bigint, name: string, graceful: boolean): Promise<void> {
+    try {
+      await this.kernel.run(`disconnect ${name}`, (ctx, tx) => this.endTask(ctx, tx, id, graceful, true));
+    } catch (error) {
+      this.logger.warn("disconnected() failed; removing the session anyway", { session: name, error });
+      await this.kernel.run(`remove session ${name}`, (ctx, tx) => this.endTask(ctx, tx, id, graceful, false)).catch((cleanupError: unknown) =>
+        this.logger.error("could not remove a session", { session: name, error: cleanupError }),
+      );
+    }
+    this.counters.disconnects++;
+  }
+
+  private endTask(ctx: TaskContext, tx: Transaction, id: bigint, graceful: boolean, notify: boolean): void {
+    const key = sessionKey(id);
+    if (!tx.isBound(key)) return;
+    const session = tx.getBound(key, key, false) as ClientSessionRecord;
+    if (notify) this.tellListener(tx, ctx, session, graceful);
+    session.connected = false;
+    tx.unbind(key, key);
+    this.markEnding(tx, id);
+    tx.remove(session);
+    tx.addEffect(() => {
+      const live = this.byId.get(id);
+      if (live !== undefined) this.detach(live);
+    });
+  }
+
+  private tellListener(tx: Transaction, ctx: TaskContext, session: ClientSessionRecord, graceful: boolean): void {
+    const listener = session.listener === null ? undefined : (tx.tryGetObject(session.listener.id) as ClientSessionListener | undefined);
+    if (listener !== undefined) callSync(`${listener.constructor.name}.disconnected`, () => listener.disconnected(ctx, graceful));
+  }
+
+  // ---- outgoing ----
+
+  private deliver(live: LiveSession, payload: Uint8Array): void {
+    if (live.connectionLost || live.connection.closed) return;
+    if (!live.loginAcknowledged) {
+      live.held.push(payload);
+      live.heldBytes += payload.length + 2;
+      return;
+    }
+    live.connection.send(payload);
+  }
+
+  private attach(live: LiveSession, id: bigint): void {
+    live.id = id;
+    this.byId.set(id, live);
+  }
+
+  private detach(live: LiveSession): void {
+    if (live.id !== undefined && this.byId.get(live.id) === live) this.byId.delete(live.id);
+    if (this.byName.get(live.name) === live) this.byName.delete(live.name);
+  }
+
+  private refuseLogin(live: LiveSession, reason: string): void {
+    this.counters.loginFailures++;
+    this.refuseAndClose(live, { op: "LOGIN_FAILURE", reason: LOGIN_REFUSED }, reason);
+  }
+
+  private refuseAndClose(live: LiveSession, reply: ServerMessage, reason: string): void {
+    // The real reason is for the log only: an unauthenticated peer learns nothing from it.
+    this.logger.info("request refused", { connection: live.connection.id, peer: live.connection.remoteAddress, name: live.name, reply: reply.op, reason });
+    live.state = "ending";
+    live.connection.send(encodeMessage(reply));
+    this.closeAfterDelay(live);
+  }
+
+  /** The client is expected to close; if it has not after the disconnect delay, the server does. */
+  private closeAfterDelay(live: LiveSession): void {
+    this.kernel.clock.setTimer(this.options.disconnectDelayMs, () => live.connection.close());
+  }
+
+  private violation(live: LiveSession, what: string): void {
+    this.counters.protocolErrors++;
+    this.logger.info("connection closed: protocol violation", { connection: live.connection.id, what });
+    live.connection.destroy();
+  }
+
+  private loginLive(tx: Transaction, sessionId: bigint): LiveSession | undefined {
+    const inFlight = this.loginsInFlight.get(tx);
+    return inFlight !== undefined && inFlight.id === sessionId ? inFlight.live : undefined;
+  }
+
+  private queuedBy(tx: Transaction): Map<bigint, number> {
+    let queued = this.queuedByTransaction.get(tx);
+    if (queued === undefined) {
+      queued = new Map();
+      this.queuedByTransaction.set(tx, queued);
+    }
+    return queued;
+  }
+
+  private markEnding(tx: Transaction, id: bigint): void {
+    let ending = this.endingInTransaction.get(tx);
+    if (ending === undefined) {
+      ending = new Set();
+      this.endingInTransaction.set(tx, ending);
+    }
+    ending.add(id);
+  }
+}
+
+function sessionKey(id: bigint): string {
+  return serviceKey(SESSION_PREFIX + id.toString());
+}
+
+function currentTransaction(what: string): Transaction {
+  const tx = activeTransaction(what);
+  if (!(tx instanceof Transaction)) throw new Error(`${what}: not a kernel transaction`);
+  return tx;
+}
+
+function randomKey(): Uint8Array {
+  return crypto.getRandomValues(new Uint8Array(16));
+}
