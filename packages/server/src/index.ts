@@ -25,6 +25,7 @@ export type { ManagedClass } from "./api/managed.js";
 export { Ref, PeriodicTaskHandle } from "./api/ref.js";
 export type { AppListener, DataManager, RemovalListener, Task, TaskContext, TaskLog, TaskManager } from "./api/types.js";
 export { Delivery } from "./api/session.js";
+export type { Channel, ChannelListener, ChannelManager } from "./api/channel.js";
 export type { ClientSession, ClientSessionListener } from "./api/session.js";
 export { startServer, Server } from "./server.js";
 export type { AppListenerClass, StartServerOptions, StartupReport } from "./server.js";

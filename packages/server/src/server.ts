@@ -15,6 +15,8 @@ import { callSync } from "./kernel/transaction.js";
 import { AcceptAllAuthenticator, PasswordFileAuthenticator, type Authenticator } from "./sessions/authenticator.js";
 import { SESSION_SERVICE } from "./sessions/client-session-record.js";
 import { SessionService } from "./sessions/session-service.js";
+import { CHANNEL_SERVICE } from "./channels/channel-record.js";
+import { ChannelService } from "./channels/channel-service.js";
 import { TaskService } from "./tasks/task-service.js";
 import { TcpTransport } from "./transport/tcp-transport.js";
 
@@ -164,12 +166,16 @@ export async function startServer(options: StartServerOptions): Promise<Server> 
       onFatal,
     });
     const tasks = new TaskService(kernel, logger);
+    const sessions = new SessionService(kernel, auth, config, logger);
+    const channels = new ChannelService(sessions);
+    sessions.installChannels(channels);
     kernel.installTaskService({
       taskManagerFor: (tx) => tasks.taskManagerFor(tx),
+      channelManagerFor: (tx) => channels.managerFor(tx),
       cancelPeriodicTask: (tx, id) => tasks.cancelPeriodicTask(tx, id),
     });
-    const sessions = new SessionService(kernel, auth, config, logger);
     kernel.installService(SESSION_SERVICE, sessions);
+    kernel.installService(CHANNEL_SERVICE, channels);
     // Resume first: on a new store there is nothing to resume, and the tasks initialize schedules
     // are armed by its own commit.
     const resumedTasks = await tasks.resume();

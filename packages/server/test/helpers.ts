@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import assert from "node:assert/strict";
 import { after } from "node:test";
 import { ManualClock, silentLogger, startServer, type Logger, type Server, type StartServerOptions } from "shardless";
 
@@ -60,7 +61,14 @@ export function testKernel(options: { store?: DataStore; clock?: Clock; random?:
     onFatal: options.onFatal ?? (() => undefined),
   });
   const tasks = new TaskService(kernel, logger);
-  kernel.installTaskService({ taskManagerFor: (tx) => tasks.taskManagerFor(tx), cancelPeriodicTask: (tx, id) => tasks.cancelPeriodicTask(tx, id) });
+  kernel.installTaskService({
+    taskManagerFor: (tx) => tasks.taskManagerFor(tx),
+    channelManagerFor: () => ({
+      createChannel: () => assert.fail("no channels in a bare kernel"),
+      getChannel: () => assert.fail("no channels in a bare kernel"),
+    }),
+    cancelPeriodicTask: (tx, id) => tasks.cancelPeriodicTask(tx, id),
+  });
   after(() => kernel.close());
   return { kernel, tasks };
 }

@@ -1,3 +1,4 @@
+import type { ChannelManager } from "./channel.js";
 import type { PeriodicTaskHandle, Ref } from "./ref.js";
 import type { ClientSession, ClientSessionListener } from "./session.js";
 
@@ -10,6 +11,8 @@ export interface TaskContext {
   readonly data: DataManager;
   /** Durable one-shot and periodic tasks. */
   readonly tasks: TaskManager;
+  /** Channels: named groups of sessions. */
+  readonly channels: ChannelManager;
   /** Log lines written only if the task commits, so a retried task never logs twice. */
   readonly log: TaskLog;
   /**

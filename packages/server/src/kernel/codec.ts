@@ -37,7 +37,11 @@ class BoxedMap {
   constructor(readonly entries: [unknown, unknown][]) {}
 }
 addExtension({ Class: BoxedMap, type: EXT_MAP, write: (box: BoxedMap) => box.entries, read: (entries: [unknown, unknown][]) => new Map(entries) });
-addExtension({ Class: Set, type: EXT_SET, write: (set: Set<unknown>) => [...set], read: (values: unknown[]) => new Set(values) });
+/** As {@link BoxedMap}, for Sets: only Shardless's own classes get msgpack extensions. */
+class BoxedSet {
+  constructor(readonly values: unknown[]) {}
+}
+addExtension({ Class: BoxedSet, type: EXT_SET, write: (box: BoxedSet) => box.values, read: (values: unknown[]) => new Set(values) });
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: "bigint", moreTypes: false });
 
@@ -49,6 +53,10 @@ const MAX_UINT64 = 2n ** 64n - 1n;
  * `fields` holds the object's own enumerable properties. Storable values: primitives (bigints within
  * 64 bits), `null`/`undefined`, plain objects, arrays, `Map`, `Set`, `Date`, `Uint8Array`, `Ref`s and
  * periodic task handles. Anything else is refused with the path of the offending field.
+ *
+ * Not kept across a round trip: private `#fields` and state behind accessors (only own enumerable
+ * fields are stored), `-0` (comes back as 0), holes in arrays (come back as undefined), the null
+ * prototype of a dictionary, and the exact class of a byte array (a Node `Buffer` comes back).
  */
 export const objectCodec = {
   /**
@@ -60,11 +68,16 @@ export const objectCodec = {
     if (tag === undefined) throw new ManagedObjectError(`${describe(obj)} is not a managed object (decorate its class with @managed)`);
     const root = obj.constructor.name || tag;
     const ancestors: object[] = [obj];
-    let hasMap = false;
+    let needsBoxing = false;
+    const fields: Record<string, unknown> = {};
     for (const key of Object.keys(obj)) {
-      if (checkStorable((obj as Record<string, unknown>)[key], `${root}.${key}`, ancestors)) hasMap = true;
+      if (key === "__proto__") throw refuse(`${root}.__proto__`, "a field named __proto__, which cannot be restored safely");
+      const value = (obj as Record<string, unknown>)[key];
+      if (checkStorable(value, `${root}.${key}`, ancestors)) needsBoxing = true;
+      fields[key] = value;
     }
-    return packr.pack([tag, hasMap ? boxMaps({ ...obj }) : obj]);
+    // A plain copy, never the instance: msgpackr would honour a toJSON method on the class.
+    return packr.pack([tag, needsBoxing ? boxCollections(fields) : fields]);
   },
 
   /**
@@ -78,19 +91,25 @@ export const objectCodec = {
     } catch (cause) {
       throw new DataFormatError("stored object is corrupt", { cause });
     }
-    if (!Array.isArray(decoded) || decoded.length !== 2 || typeof decoded[0] !== "string" || typeof decoded[1] !== "object") {
+    if (!Array.isArray(decoded) || decoded.length !== 2 || typeof decoded[0] !== "string" || !isFieldRecord(decoded[1])) {
       throw new DataFormatError("stored object does not have the [tag, fields] form");
     }
-    const [tag, fields] = decoded as [string, object];
+    const [tag, fields] = decoded as [string, Record<string, unknown>];
     const cls = managedClassForTag(tag);
     if (cls === undefined) {
       throw new DataFormatError(`stored object has tag ${JSON.stringify(tag)}, but no loaded class is registered under it (is the module defining it imported?)`);
     }
-    return Object.assign(Object.create(cls.prototype as object) as object, fields);
+    // Own data properties, as the fields were: assignment would run setters of the class on
+    // stored data, or fail on a field that shadows a getter.
+    const instance = Object.create(cls.prototype as object) as object;
+    for (const key of Object.keys(fields)) {
+      Object.defineProperty(instance, key, { value: fields[key], writable: true, enumerable: true, configurable: true });
+    }
+    return instance;
   },
 };
 
-/** Throws unless `value` is storable; returns true when it contains a Map (which needs boxing). */
+/** Throws unless `value` is storable; returns true when it contains a Map or Set (which need boxing). */
 function checkStorable(value: unknown, path: string, ancestors: object[]): boolean {
   switch (typeof value) {
     case "string":
@@ -131,11 +150,11 @@ function checkObject(value: object, path: string, ancestors: object[]): boolean 
         checkStorable(item, `${path}.get(${String(key)})`, ancestors);
       }
     } else if (value instanceof Set) {
-      for (const item of value) {
-        if (checkStorable(item, `${path}<member>`, ancestors)) hasMap = true;
-      }
+      hasMap = true;
+      for (const item of value) checkStorable(item, `${path}<member>`, ancestors);
     } else if (isPlainObject(value)) {
       for (const key of Object.keys(value)) {
+        if (key === "__proto__") throw refuse(`${path}.__proto__`, "a key named __proto__, which cannot be restored safely");
         if (checkStorable((value as Record<string, unknown>)[key], `${path}.${key}`, ancestors)) hasMap = true;
       }
     } else {
@@ -150,16 +169,32 @@ function checkObject(value: object, path: string, ancestors: object[]): boolean 
   }
 }
 
-/** A copy of `value` with every Map replaced by a {@link BoxedMap}; other leaves are shared. */
-function boxMaps(value: unknown): unknown {
+/** A copy of `value` with every Map and Set boxed for their extensions; other leaves are shared. */
+function boxCollections(value: unknown): unknown {
   if (typeof value !== "object" || value === null) return value;
-  if (value instanceof Map) return new BoxedMap([...value].map(([key, item]) => [boxMaps(key), boxMaps(item)]));
-  if (Array.isArray(value)) return value.map(boxMaps);
-  if (value instanceof Set) return new Set([...value].map(boxMaps));
+  if (value instanceof Map) return new BoxedMap([...value].map(([key, item]) => [boxCollections(key), boxCollections(item)]));
+  if (value instanceof Set) return new BoxedSet([...value].map(boxCollections));
+  if (Array.isArray(value)) return value.map(boxCollections);
   if (!isPlainObject(value)) return value; // Ref, Date, bytes, handles
   const copy: Record<string, unknown> = {};
-  for (const key of Object.keys(value)) copy[key] = boxMaps((value as Record<string, unknown>)[key]);
+  for (const key of Object.keys(value)) copy[key] = boxCollections((value as Record<string, unknown>)[key]);
   return copy;
+}
+
+/** True when `value` (a field's value) holds a `Ref` to object `id`, at any depth. */
+export function refersTo(value: unknown, id: bigint, seen: Set<object> = new Set()): boolean {
+  if (typeof value !== "object" || value === null) return false;
+  if (value instanceof Ref) return value.id === id;
+  if (seen.has(value)) return false;
+  seen.add(value);
+  if (Array.isArray(value)) return value.some((item) => refersTo(item, id, seen));
+  if (value instanceof Map) return [...value].some(([key, item]) => refersTo(key, id, seen) || refersTo(item, id, seen));
+  if (value instanceof Set) return [...value].some((item) => refersTo(item, id, seen));
+  return Object.keys(value).some((key) => refersTo((value as Record<string, unknown>)[key], id, seen));
+}
+
+function isFieldRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function isPlainObject(value: object): boolean {

@@ -26,7 +26,8 @@ export interface CommitRequest {
 interface Batch {
   objects: ObjectWrite[];
   bindings: BindingWrite[];
-  effects: (() => void)[];
+  /** Each committed transaction's effects, in commit order (kept as they came: no copying). */
+  effects: (readonly (() => void)[])[];
   waiters: { resolve: () => void; reject: (error: unknown) => void }[];
 }
 
@@ -147,6 +148,19 @@ export class Committer {
     return (this.recentObjectWrites.get(id) ?? 0) > startSeq;
   }
 
+  /** True when binding `name` has been written (set or removed) after `startSeq`. */
+  bindingChangedSince(name: string, startSeq: number): boolean {
+    return (this.recentBindingWrites.get(name) ?? 0) > startSeq;
+  }
+
+  /** True when any binding in `range` has been written after `startSeq`. */
+  rangeChangedSince(range: RangeRead, startSeq: number): boolean {
+    for (const [name, seq] of this.recentBindingWrites) {
+      if (seq > startSeq && inRange(name, range)) return true;
+    }
+    return false;
+  }
+
   /**
    * Validates `request` and, if it holds, orders it and queues it for the store.
    * @returns a promise that resolves once the commit is durable (after its effects ran).
@@ -156,6 +170,7 @@ export class Committer {
   commit(request: CommitRequest): Promise<void> {
     if (this.failure !== undefined) throw new ResourceUnavailableError("the data store has failed; no more commits", { cause: this.failure });
     this.validate(request);
+    // Nothing below may throw: once the sequence number is taken, the commit must land whole.
     const seq = ++this.lastSeq;
     for (const write of request.objectWrites) {
       this.open.objects.push({ id: write.id, bytes: write.bytes, version: seq });
@@ -167,7 +182,7 @@ export class Committer {
       this.pendingBindings.set(write.name, { id: write.id, version: seq });
       this.recentBindingWrites.set(write.name, seq);
     }
-    this.open.effects.push(...request.effects);
+    this.open.effects.push(request.effects);
     const durable = new Promise<void>((resolve, reject) => this.open.waiters.push({ resolve, reject }));
     this.scheduleFlush();
     return durable;
@@ -248,11 +263,13 @@ export class Committer {
     for (const write of batch.bindings) {
       if (this.pendingBindings.get(write.name)?.version === write.version) this.pendingBindings.delete(write.name);
     }
-    for (const effect of batch.effects) {
-      try {
-        effect();
-      } catch (error) {
-        this.options.onEffectError(error);
+    for (const effects of batch.effects) {
+      for (const effect of effects) {
+        try {
+          effect();
+        } catch (error) {
+          this.options.onEffectError(error);
+        }
       }
     }
     for (const waiter of batch.waiters) waiter.resolve();

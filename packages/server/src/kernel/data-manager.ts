@@ -67,6 +67,8 @@ export function serviceKey(name: string): string {
 
 function bindingKey(prefix: string, name: string): string {
   if (typeof name !== "string") throw new ManagedObjectError(`binding names are strings, not ${typeof name}`);
+  // A lone surrogate has no UTF-8 form: two such names would become the same stored key.
+  if (!(name as string & { isWellFormed(): boolean }).isWellFormed()) throw new ManagedObjectError("binding names must be well-formed Unicode (no lone surrogates)");
   const key = prefix + name;
   if (Buffer.byteLength(key, "utf8") > MAX_BINDING_KEY_BYTES) {
     throw new ManagedObjectError(`binding name is longer than ${MAX_BINDING_KEY_BYTES - prefix.length} UTF-8 bytes`);

@@ -1,5 +1,6 @@
 import { withActiveTransaction } from "../api/active-transaction.js";
 import { isRetryable, TaskFailedError } from "../api/errors.js";
+import type { ChannelManager } from "../api/channel.js";
 import type { TaskContext, TaskLog, TaskManager } from "../api/types.js";
 import type { Clock, TimerHandle } from "./clock.js";
 import { Committer } from "./committer.js";
@@ -9,10 +10,12 @@ import type { Logger } from "./logger.js";
 import type { Random } from "./random.js";
 import { callSync, Transaction } from "./transaction.js";
 
-/** What the kernel needs from the task service, installed by the composition root. */
+/** What the kernel needs from the services above it, installed by the composition root. */
 export interface TaskServiceHooks {
   /** The game-facing TaskManager of `tx`. */
   taskManagerFor(tx: Transaction): TaskManager;
+  /** The game-facing ChannelManager of `tx`. */
+  channelManagerFor(tx: Transaction): ChannelManager;
   /** Cancels a periodic task inside `tx`. */
   cancelPeriodicTask(tx: Transaction, handleId: bigint): void;
 }
@@ -148,7 +151,12 @@ export class Kernel {
       appTimeMs: this.appTimeMs(),
       name,
     });
-    tx.context = this.contextFor(tx);
+    try {
+      tx.context = this.contextFor(tx);
+    } catch (error) {
+      tx.abort(); // a transaction that never ends would stop the committer from pruning
+      throw error;
+    }
     return tx;
   }
 
@@ -182,9 +190,9 @@ export class Kernel {
 
   private contextFor(tx: Transaction): TaskContext {
     const data = new TransactionDataManager(tx);
-    const tasks = this.hooks().taskManagerFor(tx);
+    const hooks = this.hooks();
     const log = bufferedLog(tx, this.options.logger);
-    return { data, tasks, log, now: () => tx.appTimeMs };
+    return { data, tasks: hooks.taskManagerFor(tx), channels: hooks.channelManagerFor(tx), log, now: () => tx.appTimeMs };
   }
 
   private schedulePump(): void {

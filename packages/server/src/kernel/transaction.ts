@@ -12,7 +12,7 @@ import { isManagedObject } from "../api/managed.js";
 import type { TaskContext } from "../api/types.js";
 import { compareUtf8 } from "./data-store.js";
 import type { Clock } from "./clock.js";
-import { objectCodec } from "./codec.js";
+import { objectCodec, refersTo } from "./codec.js";
 import type { CommitRequest, Committer, RangeRead } from "./committer.js";
 
 /** Marks an object instance with the id it had in the transaction that loaded or stored it. */
@@ -29,6 +29,10 @@ interface Entry {
   forUpdate: boolean;
   /** True while the object's removingObject hook runs. */
   removing?: boolean;
+}
+
+function removedError(entry: Entry): ObjectNotFoundError {
+  return new ObjectNotFoundError(`this ${entry.object.constructor.name} (object ${entry.id}) was removed by this task`);
 }
 
 /** Hooks a transaction needs from services above the kernel. */
@@ -71,6 +75,7 @@ export class Transaction implements ActiveTransaction {
   private readonly bindingWrites = new Map<string, bigint | null>();
   private readonly rangeReads: RangeRead[] = [];
   private readonly effects: (() => void)[] = [];
+  private readonly beforeCommitHooks: (() => void)[] = [];
 
   constructor(
     private readonly committer: Committer,
@@ -126,6 +131,31 @@ export class Transaction implements ActiveTransaction {
     return this.ids.has(obj);
   }
 
+  /** True when `obj` has an id in this transaction and has not been removed by it. */
+  isLive(obj: object): boolean {
+    const id = this.ids.get(obj);
+    return id !== undefined && this.entries.get(id)!.state !== "removed";
+  }
+
+  /**
+   * True when something this transaction will store names object `id`: a binding it writes, or a
+   * Ref in any object it holds (other than those in `except`).
+   */
+  isReferenced(id: bigint, except: readonly object[]): boolean {
+    for (const bound of this.bindingWrites.values()) if (bound === id) return true;
+    for (const entry of this.entries.values()) {
+      if (entry.state === "removed" || except.includes(entry.object)) continue;
+      if (refersTo({ ...entry.object }, id)) return true;
+    }
+    return false;
+  }
+
+  /** Runs `hook` when the transaction commits, before its changes are collected (hooks may change objects). */
+  beforeCommit(hook: () => void): void {
+    this.check("beforeCommit");
+    this.beforeCommitHooks.push(hook);
+  }
+
   cancelPeriodicTask(handleId: bigint): void {
     this.check("PeriodicTaskHandle.cancel");
     this.hooks.cancelPeriodicTask(this, handleId);
@@ -143,7 +173,11 @@ export class Transaction implements ActiveTransaction {
   idOf(obj: object): bigint {
     this.check("DataManager");
     const known = this.ids.get(obj);
-    if (known !== undefined) return known;
+    if (known !== undefined) {
+      const entry = this.entries.get(known)!;
+      if (entry.state === "removed") throw removedError(entry);
+      return known;
+    }
     this.assertUsable(obj);
     const id = this.committer.allocateId();
     this.track({ id, object: obj, loadedBytes: undefined, state: "new", forUpdate: false });
@@ -186,7 +220,9 @@ export class Transaction implements ActiveTransaction {
     while (committed !== undefined && this.bindingWrites.get(committed) === null) {
       committed = this.committer.nextBindingName(committed, prefix);
     }
-    this.rangeReads.push({ prefix, after, found: committed });
+    const range = { prefix, after, found: committed };
+    if (this.committer.rangeChangedSince(range, this.startSeq)) this.conflict("a range of bindings");
+    this.rangeReads.push(range);
     let local: string | undefined;
     for (const [key, id] of this.bindingWrites) {
       if (id === null || !key.startsWith(prefix)) continue;
@@ -222,8 +258,7 @@ export class Transaction implements ActiveTransaction {
     } finally {
       entry.removing = false;
     }
-    if (entry.state === "new") this.entries.delete(entry.id);
-    else entry.state = "removed";
+    entry.state = "removed";
   }
 
   /** Makes `obj` be written at commit. */
@@ -234,8 +269,9 @@ export class Transaction implements ActiveTransaction {
       this.assertUsable(obj);
       return; // a new object is written anyway once referenced
     }
-    const entry = this.entries.get(id);
-    if (entry !== undefined) entry.forUpdate = true;
+    const entry = this.entries.get(id)!;
+    if (entry.state === "removed") throw removedError(entry);
+    entry.forUpdate = true;
   }
 
   /** Queues `effect` to run once this transaction is durable; dropped if it aborts. */
@@ -252,6 +288,7 @@ export class Transaction implements ActiveTransaction {
   commit(): Promise<void> {
     try {
       this.check("commit");
+      for (const hook of this.beforeCommitHooks) hook();
       const request = this.buildCommitRequest();
       const durable = this.committer.commit(request);
       this.finish("committed");
@@ -281,10 +318,13 @@ export class Transaction implements ActiveTransaction {
   private buildCommitRequest(): CommitRequest {
     const objectWrites: { id: bigint; bytes: Uint8Array | null }[] = [];
     const objectReads: bigint[] = [];
+    const removed = new Set<bigint>();
     for (const entry of this.entries.values()) {
       if (entry.loadedBytes !== undefined) objectReads.push(entry.id);
       if (entry.state === "removed") {
-        objectWrites.push({ id: entry.id, bytes: null });
+        removed.add(entry.id);
+        // An object created and removed in the same task was never stored: nothing to delete.
+        if (entry.loadedBytes !== undefined) objectWrites.push({ id: entry.id, bytes: null });
         continue;
       }
       const bytes = objectCodec.encode(entry.object);
@@ -292,7 +332,12 @@ export class Transaction implements ActiveTransaction {
         objectWrites.push({ id: entry.id, bytes });
       }
     }
-    const bindingWrites = [...this.bindingWrites].map(([name, id]) => ({ name, id }));
+    const bindingWrites = [...this.bindingWrites].map(([name, id]) => {
+      if (id !== null && removed.has(id)) {
+        throw new ObjectNotFoundError(`binding ${JSON.stringify(name)} would name object ${id}, which this task removed`);
+      }
+      return { name, id };
+    });
     return {
       startSeq: this.startSeq,
       objectReads,
@@ -309,7 +354,10 @@ export class Transaction implements ActiveTransaction {
     if (this.bindingWrites.has(key)) return this.bindingWrites.get(key) ?? undefined;
     const record = this.committer.readBinding(key);
     this.bindingReads.add(key);
-    if (record !== undefined && record.version > this.startSeq) this.conflict(`binding ${JSON.stringify(key)}`);
+    // Absence is checked too: a binding removed after this task started must not read as unbound.
+    if (record === undefined ? this.committer.bindingChangedSince(key, this.startSeq) : record.version > this.startSeq) {
+      this.conflict(`binding ${JSON.stringify(key)}`);
+    }
     return record?.id;
   }
 

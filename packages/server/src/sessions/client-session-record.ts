@@ -26,6 +26,8 @@ export class ClientSessionRecord implements ClientSession {
   connected = true;
   /** The application's listener for this session. */
   listener: Ref | null = null;
+  /** Ids of the channels the session is a member of. */
+  channels = new Set<bigint>();
 
   constructor(readonly name: string) {}
 

@@ -37,7 +37,19 @@ const SESSION_PREFIX = "session.";
 const APP_KEY = serviceKey("app");
 const LOGIN_REFUSED = "login refused";
 
-type InboxItem = { readonly kind: "message"; readonly message: Uint8Array } | { readonly kind: "logout" } | { readonly kind: "drop" };
+type InboxItem =
+  | { readonly kind: "message"; readonly message: Uint8Array }
+  | { readonly kind: "channel"; readonly channelId: bigint; readonly message: Uint8Array }
+  | { readonly kind: "logout" }
+  | { readonly kind: "drop" };
+
+/** What the session service needs from the channel service. */
+export interface ChannelHooks {
+  /** Removes an ending session from its channels, inside its end task. */
+  removeFromAll(tx: Transaction, session: ClientSessionRecord, sessionId: bigint): void;
+  /** Handles a member's channel message inside the session's task; false if it was dropped. */
+  receiveFromClient(ctx: TaskContext, tx: Transaction, session: ClientSessionRecord, sessionId: bigint, channelId: bigint, message: Uint8Array): boolean;
+}
 
 /** The session service's view of one connection. */
 class LiveSession {
@@ -49,6 +61,8 @@ class LiveSession {
   heldBytes = 0;
   loginAcknowledged = false;
   readonly inbox: InboxItem[] = [];
+  /** Channels this session is a member of, as of the last released join or leave. */
+  readonly channels = new Set<bigint>();
   busy = false;
   connectionLost = false;
   loginTimer: TimerHandle | undefined;
@@ -81,6 +95,7 @@ export class SessionService implements ConnectionHandler, SessionOperations {
   private readonly queuedByTransaction = new WeakMap<Transaction, Map<bigint, number>>();
   /** Sessions a running transaction is ending itself (so removingObject does not end them twice). */
   private readonly endingInTransaction = new WeakMap<Transaction, Set<bigint>>();
+  private channelHooks: ChannelHooks | undefined;
 
   constructor(
     private readonly kernel: Kernel,
@@ -88,6 +103,11 @@ export class SessionService implements ConnectionHandler, SessionOperations {
     private readonly options: SessionServiceOptions,
     private readonly logger: Logger,
   ) {}
+
+  /** Connects the channel service (which depends on this one). */
+  installChannels(hooks: ChannelHooks): void {
+    this.channelHooks = hooks;
+  }
 
   /** Number of sessions logged in right now. */
   get sessionCount(): number {
@@ -198,6 +218,7 @@ export class SessionService implements ConnectionHandler, SessionOperations {
     // Game code removed the session object: tell its listener now, in this task (exactly once),
     // and close the connection when the task commits.
     this.tellListener(tx, ctx, session, false);
+    this.channelHooks?.removeFromAll(tx, session, sessionId);
     session.connected = false;
     tx.unbind(sessionKey(sessionId), sessionKey(sessionId));
     tx.addEffect(() => {
@@ -235,7 +256,12 @@ export class SessionService implements ConnectionHandler, SessionOperations {
         this.enqueue(live, { kind: "message", message: message.message.slice() });
         return;
       case "CHANNEL_MESSAGE":
-        this.counters.droppedMessages++; // channels arrive with the channel service
+        // Only members may send on a channel; anything else is dropped, as the protocol says.
+        if (live.state !== "active" || !live.channels.has(message.channelId)) {
+          this.counters.droppedMessages++;
+          return;
+        }
+        this.enqueue(live, { kind: "channel", channelId: message.channelId, message: message.message.slice() });
         return;
       case "LOGOUT_REQUEST":
         if (live.state !== "active") {
@@ -358,6 +384,15 @@ export class SessionService implements ConnectionHandler, SessionOperations {
           .catch((error: unknown) => this.logger.warn("a session's message task failed", { session: live.name, error }))
           .finally(done);
         return;
+      case "channel":
+        this.kernel
+          .run(`channel message from ${live.name}`, (ctx, tx) => this.channelTask(ctx, tx, id, item.channelId, item.message))
+          .then((delivered) => {
+            if (!delivered) this.counters.droppedMessages++;
+          })
+          .catch((error: unknown) => this.logger.warn("a channel message task failed", { session: live.name, error }))
+          .finally(done);
+        return;
       case "logout":
       case "drop": {
         live.state = "ending";
@@ -382,6 +417,13 @@ export class SessionService implements ConnectionHandler, SessionOperations {
     callSync(`${listener.constructor.name}.receivedMessage`, () => listener.receivedMessage(ctx, message));
   }
 
+  private channelTask(ctx: TaskContext, tx: Transaction, id: bigint, channelId: bigint, message: Uint8Array): boolean {
+    const key = sessionKey(id);
+    if (!tx.isBound(key) || this.channelHooks === undefined) return false;
+    const session = tx.getBound(key, key, false) as ClientSessionRecord;
+    return this.channelHooks.receiveFromClient(ctx, tx, session, id, channelId, message);
+  }
+
   /** Runs `disconnected(graceful)` and removes the stored session; a failing listener is logged and skipped. */
   private async endSession(id: bigint, name: string, graceful: boolean): Promise<void> {
     try {
@@ -400,6 +442,7 @@ export class SessionService implements ConnectionHandler, SessionOperations {
     if (!tx.isBound(key)) return;
     const session = tx.getBound(key, key, false) as ClientSessionRecord;
     if (notify) this.tellListener(tx, ctx, session, graceful);
+    this.channelHooks?.removeFromAll(tx, session, id);
     session.connected = false;
     tx.unbind(key, key);
     this.markEnding(tx, id);
@@ -416,6 +459,28 @@ export class SessionService implements ConnectionHandler, SessionOperations {
   }
 
   // ---- outgoing ----
+
+  /** Delivers an already-encoded payload to session `sessionId` if it is live (effects only). */
+  deliverTo(sessionId: bigint, payload: Uint8Array): void {
+    const live = this.byId.get(sessionId);
+    if (live !== undefined) this.deliver(live, payload);
+  }
+
+  /** A released join: the session may now send on the channel (effects only). */
+  channelJoined(sessionId: bigint, channelId: bigint, payload: Uint8Array): void {
+    const live = this.byId.get(sessionId);
+    if (live === undefined) return;
+    live.channels.add(channelId);
+    this.deliver(live, payload);
+  }
+
+  /** A released leave (effects only). */
+  channelLeft(sessionId: bigint, channelId: bigint, payload: Uint8Array): void {
+    const live = this.byId.get(sessionId);
+    if (live === undefined) return;
+    live.channels.delete(channelId);
+    this.deliver(live, payload);
+  }
 
   private deliver(live: LiveSession, payload: Uint8Array): void {
     if (live.connectionLost || live.connection.closed) return;

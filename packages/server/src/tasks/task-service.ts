@@ -1,4 +1,4 @@
-import { ManagedObjectError } from "../api/errors.js";
+import { isRetryable, ManagedObjectError } from "../api/errors.js";
 import { isManagedObject, managed } from "../api/managed.js";
 import { PeriodicTaskHandle, Ref } from "../api/ref.js";
 import type { Task, TaskContext, TaskManager } from "../api/types.js";
@@ -10,6 +10,8 @@ import { callSync, type Transaction } from "../kernel/transaction.js";
 import { MinHeap } from "./min-heap.js";
 
 const TASK_BINDING = "task.";
+/** Application time after which a run that exhausted its attempts on retryable errors is tried again. */
+const RETRY_LATER_MS = 1000;
 
 /**
  * The stored record of a scheduled task. It is bound under `s.task.<its id>` so that a restart finds
@@ -112,10 +114,19 @@ export class TaskService {
     if (!(typeof delayMs === "number" && Number.isFinite(delayMs) && delayMs >= 0)) {
       throw new RangeError(`delayMs must be a finite number >= 0, got ${String(delayMs)}`);
     }
-    const ownsTask = !tx.isKnown(task);
+    const wasStored = tx.isKnown(task);
     const due = tx.appTimeMs + delayMs;
-    const record = new PendingTask(new Ref(tx.idOf(task)), ownsTask, due, periodMs, due);
+    const taskId = tx.idOf(task);
+    const record = new PendingTask(new Ref(taskId), false, due, periodMs, due);
     const recordId = tx.idOf(record);
+    if (!wasStored) {
+      // The task object is the scheduler's to remove after its last run only if, when this task
+      // commits, nothing else names it: no binding, no Ref from another object (a second
+      // scheduling of it included). Otherwise the application owns it, as it owns every object.
+      tx.beforeCommit(() => {
+        if (tx.isLive(record)) record.ownsTask = !tx.isReferenced(taskId, [task, record]);
+      });
+    }
     tx.bind(recordKey(recordId), record);
     tx.addEffect(() => this.arm(recordId, due));
     return recordId;
@@ -154,6 +165,12 @@ export class TaskService {
 
   private start(recordId: bigint): void {
     this.kernel.run(`task ${recordId}`, (ctx, tx) => this.runOnce(ctx, tx, recordId)).catch((error: unknown) => {
+      if (isRetryable((error as { cause?: unknown }).cause)) {
+        // Conflicts or timeouts on every attempt: a passing condition, so the run is not lost.
+        this.logger.warn("scheduled task kept failing with retryable errors; trying again later", { record: recordId, error });
+        this.arm(recordId, this.kernel.appTimeMs() + RETRY_LATER_MS);
+        return;
+      }
       this.logger.warn("scheduled task failed; moving on to its next run", { record: recordId, error });
       this.kernel.run(`task ${recordId} after failure`, (_ctx, tx) => this.advance(tx, recordId)).catch((cleanupError: unknown) =>
         this.logger.error("could not reschedule a failed task", { record: recordId, error: cleanupError }),
@@ -168,7 +185,13 @@ export class TaskService {
     // A timer armed for an earlier due time than the record now holds is stale: the run it stood
     // for has happened, and the record's current due time has its own timer.
     if (record.dueAppMs > tx.appTimeMs) return;
-    const task = tx.getObject(record.task.id, false) as Partial<Task>;
+    const task = tx.tryGetObject(record.task.id) as Partial<Task> | undefined;
+    if (task === undefined) {
+      // The application removed the task object instead of cancelling: nothing left to run.
+      ctx.log.warn("a scheduled task's object was removed; the task is cancelled", { record: recordId });
+      this.retire(tx, key, record);
+      return;
+    }
     if (typeof task.run !== "function") throw new ManagedObjectError(`scheduled object ${task.constructor?.name ?? "?"} has no run(ctx) method`);
     callSync(`${task.constructor?.name ?? "Task"}.run`, () => task.run!(ctx));
     this.advance(tx, recordId);

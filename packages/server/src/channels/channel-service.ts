@@ -1,0 +1,157 @@
+import { encodeMessage } from "@shardless/protocol";
+import { activeTransaction } from "../api/active-transaction.js";
+import type { Channel, ChannelListener, ChannelManager } from "../api/channel.js";
+import { ManagedObjectError, NameExistsError } from "../api/errors.js";
+import { isManagedObject } from "../api/managed.js";
+import { Ref } from "../api/ref.js";
+import { Delivery, type ClientSession } from "../api/session.js";
+import type { TaskContext } from "../api/types.js";
+import { serviceKey } from "../kernel/data-manager.js";
+import { callSync, Transaction } from "../kernel/transaction.js";
+import { ClientSessionRecord } from "../sessions/client-session-record.js";
+import type { SessionService } from "../sessions/session-service.js";
+import { ChannelRecord, type ChannelOperations } from "./channel-record.js";
+
+const CHANNEL_PREFIX = "channel.";
+const DELIVERIES = new Set<string>(Object.values(Delivery));
+
+/**
+ * Channels: membership stored in the channel (and, for clean-up, in each member's session), joins,
+ * leaves and sends released when the task commits, and clients' channel messages vetted by the
+ * channel's listener or forwarded to every member.
+ */
+export class ChannelService implements ChannelOperations {
+  constructor(private readonly sessionService: SessionService) {}
+
+  /** The game-facing ChannelManager of `tx`. */
+  managerFor(tx: Transaction): ChannelManager {
+    return {
+      createChannel: (name, listener, delivery) => this.create(tx, name, listener, delivery),
+      getChannel: (name) => {
+        tx.check("ChannelManager.getChannel");
+        const key = channelKey(name);
+        return tx.getBound(key, name, false) as ChannelRecord;
+      },
+    };
+  }
+
+  join(channel: ChannelRecord, sessions: readonly ClientSession[]): void {
+    const tx = currentTransaction("Channel.join");
+    const channelId = tx.idOf(channel);
+    for (const session of sessions) {
+      const record = asSessionRecord(session);
+      const sessionId = tx.idOf(record);
+      if (channel.members.has(sessionId)) continue;
+      channel.members.add(sessionId);
+      record.channels.add(channelId);
+      const payload = encodeMessage({ op: "CHANNEL_JOIN", channelName: channel.name, channelId });
+      tx.addEffect(() => this.sessionService.channelJoined(sessionId, channelId, payload));
+    }
+  }
+
+  leave(channel: ChannelRecord, sessions: readonly ClientSession[]): void {
+    const tx = currentTransaction("Channel.leave");
+    const channelId = tx.idOf(channel);
+    for (const session of sessions) {
+      const record = asSessionRecord(session);
+      const sessionId = tx.idOf(record);
+      if (!channel.members.delete(sessionId)) continue;
+      record.channels.delete(channelId);
+      this.announceLeave(tx, sessionId, channelId);
+    }
+  }
+
+  send(channel: ChannelRecord, message: Uint8Array): void {
+    const tx = currentTransaction("Channel.send");
+    if (!(message instanceof Uint8Array)) throw new TypeError("Channel.send takes a Uint8Array");
+    const channelId = tx.idOf(channel);
+    const payload = encodeMessage({ op: "CHANNEL_MESSAGE", channelId, message }); // RangeError if too large
+    const members = [...channel.members];
+    tx.addEffect(() => {
+      for (const sessionId of members) this.sessionService.deliverTo(sessionId, payload);
+    });
+  }
+
+  sessions(channel: ChannelRecord): ClientSession[] {
+    const tx = currentTransaction("Channel.sessions");
+    const found: ClientSession[] = [];
+    for (const sessionId of channel.members) {
+      const session = tx.tryGetObject(sessionId);
+      if (session instanceof ClientSessionRecord) found.push(session);
+    }
+    return found;
+  }
+
+  closing(channel: ChannelRecord): void {
+    const tx = currentTransaction("Channel.removingObject");
+    const channelId = tx.idOf(channel);
+    for (const sessionId of channel.members) {
+      const session = tx.tryGetObject(sessionId);
+      if (session instanceof ClientSessionRecord) session.channels.delete(channelId);
+      this.announceLeave(tx, sessionId, channelId);
+    }
+    channel.members.clear();
+    const key = channelKey(channel.name);
+    if (tx.isBound(key)) tx.unbind(key, channel.name);
+  }
+
+  /** Removes a session that is ending from every channel it belongs to (inside its end task). */
+  removeFromAll(tx: Transaction, session: ClientSessionRecord, sessionId: bigint): void {
+    for (const channelId of session.channels) {
+      const channel = tx.tryGetObject(channelId);
+      if (channel instanceof ChannelRecord) channel.members.delete(sessionId);
+    }
+    session.channels.clear();
+  }
+
+  /**
+   * A member's message on a channel, run in that session's queue: vetted by the channel's listener,
+   * or forwarded to every member. A message from a non-member is dropped.
+   */
+  receiveFromClient(ctx: TaskContext, tx: Transaction, session: ClientSessionRecord, sessionId: bigint, channelId: bigint, message: Uint8Array): boolean {
+    const channel = tx.tryGetObject(channelId);
+    if (!(channel instanceof ChannelRecord) || !channel.members.has(sessionId)) return false;
+    const listener = channel.listener === null ? undefined : (tx.tryGetObject(channel.listener.id) as ChannelListener | undefined);
+    if (listener === undefined) {
+      this.send(channel, message);
+      return true;
+    }
+    callSync(`${listener.constructor.name}.receivedMessage`, () => listener.receivedMessage(ctx, channel, session, message));
+    return true;
+  }
+
+  private create(tx: Transaction, name: string, listener: ChannelListener | null, delivery: Delivery): Channel {
+    tx.check("ChannelManager.createChannel");
+    if (typeof name !== "string") throw new TypeError("channel names are strings");
+    if (!DELIVERIES.has(delivery)) throw new RangeError(`unknown delivery ${String(delivery)}`);
+    const key = channelKey(name);
+    if (tx.isBound(key)) throw new NameExistsError(name);
+    if (listener !== null && (!isManagedObject(listener) || typeof listener.receivedMessage !== "function")) {
+      throw new ManagedObjectError("a channel listener must be null or a managed object with receivedMessage(ctx, channel, sender, message)");
+    }
+    const channel = new ChannelRecord(name, delivery);
+    if (listener !== null) channel.listener = new Ref(tx.idOf(listener));
+    tx.bind(key, channel);
+    return channel;
+  }
+
+  private announceLeave(tx: Transaction, sessionId: bigint, channelId: bigint): void {
+    const payload = encodeMessage({ op: "CHANNEL_LEAVE", channelId });
+    tx.addEffect(() => this.sessionService.channelLeft(sessionId, channelId, payload));
+  }
+}
+
+function channelKey(name: string): string {
+  return serviceKey(CHANNEL_PREFIX + name);
+}
+
+function asSessionRecord(session: ClientSession): ClientSessionRecord {
+  if (!(session instanceof ClientSessionRecord)) throw new ManagedObjectError("only client sessions can join or leave channels");
+  return session;
+}
+
+function currentTransaction(what: string): Transaction {
+  const tx = activeTransaction(what);
+  if (!(tx instanceof Transaction)) throw new Error(`${what}: not a kernel transaction`);
+  return tx;
+}
