@@ -340,6 +340,8 @@ export class SessionService implements ConnectionHandler, SessionOperations {
     const session = new ClientSessionRecord(name);
     const id = tx.idOf(session);
     tx.bind(sessionKey(id), session);
+    // First effect of the login: what loggedIn sends or joins is released after it, in order.
+    tx.addEffect(() => this.attach(live, id));
     this.loginsInFlight.set(tx, { id, live });
     let listener: ClientSessionListener | null;
     try {
@@ -351,13 +353,13 @@ export class SessionService implements ConnectionHandler, SessionOperations {
       tx.unbind(sessionKey(id), sessionKey(id));
       this.markEnding(tx, id);
       tx.remove(session);
+      tx.addEffect(() => this.detach(live));
       return { refused: "the application's loggedIn returned null" };
     }
     if (!isManagedObject(listener) || typeof listener.receivedMessage !== "function" || typeof listener.disconnected !== "function") {
       throw new ManagedObjectError("loggedIn must return a managed object with receivedMessage(ctx, message) and disconnected(ctx, graceful), or null");
     }
     session.listener = new Ref(tx.idOf(listener));
-    tx.addEffect(() => this.attach(live, id));
     return { id };
   }
 
