@@ -22,7 +22,7 @@ async function joined(client: RawClient): Promise<Map<string, bigint>> {
 
 describe("hello-channels", () => {
   it("joins sessions at login and fans channel messages out to every member", async () => {
-    const server = await startServer({ app: HelloChannels, durability: "memory", tcpPort: 0, host: "127.0.0.1", logger: silentLogger });
+    const server = await startServer({ app: HelloChannels, durability: "memory", tcpPort: 0, httpPort: null, host: "127.0.0.1", logger: silentLogger });
     after(() => server.close());
     const ann = await RawClient.login(server.tcpPort!, "ann");
     const annChannels = await joined(ann);

@@ -7,7 +7,7 @@ import HelloEcho from "./app.ts";
 
 describe("hello-echo", () => {
   it("logs in, echoes and logs out with the exact bytes of the protocol", async () => {
-    const server = await startServer({ app: HelloEcho, durability: "memory", tcpPort: 0, host: "127.0.0.1", logger: silentLogger });
+    const server = await startServer({ app: HelloEcho, durability: "memory", tcpPort: 0, httpPort: null, host: "127.0.0.1", logger: silentLogger });
     after(() => server.close());
     const client = await RawClient.open(server.tcpPort!);
     client.sendRaw("00 0B 10 05 00 03 62 6F 62 00 02 70 77"); // login bob/pw

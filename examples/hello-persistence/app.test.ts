@@ -11,7 +11,7 @@ const dataDir = mkdtempSync(join(tmpdir(), "hello-persistence-"));
 after(() => rmSync(dataDir, { recursive: true, force: true }));
 
 async function start(clock: ManualClock): Promise<Server> {
-  return startServer({ app: HelloPersistence, dataDir, clock, logger: silentLogger, tcpPort: null, appProperties: { periodMs: "1000" } });
+  return startServer({ app: HelloPersistence, dataDir, clock, logger: silentLogger, tcpPort: null, httpPort: null, appProperties: { periodMs: "1000" } });
 }
 
 async function runFor(server: Server, clock: ManualClock, ms: number): Promise<void> {

@@ -23,6 +23,8 @@ export interface ServerConfig {
   readonly host: string;
   /** TCP port of the Darkstar protocol; 0 picks a free port; null runs no TCP listener. */
   readonly tcpPort: number | null;
+  /** HTTP port, serving WebSocket clients at `/ws`; 0 picks a free port; null runs no HTTP listener. */
+  readonly httpPort: number | null;
   /** Largest frame payload accepted from a client; a larger frame closes its connection. */
   readonly maxFrameBytes: number;
   /** Backlog of unsent bytes per connection past which the client is cut off (and sends throw). */
@@ -48,6 +50,7 @@ export const DEFAULT_CONFIG: ServerConfig = Object.freeze({
   appProperties: Object.freeze({}),
   host: "0.0.0.0",
   tcpPort: 62964,
+  httpPort: 8080,
   maxFrameBytes: 65535,
   writeBufferBytes: 131072,
   loginTimeoutMs: 10_000,
@@ -76,8 +79,11 @@ export function resolveConfig(input: Readonly<Record<string, unknown>> = {}): Se
   positive(merged, "retryBackoffMaxMs");
   positive(merged, "appTimeCheckpointMs");
   if (typeof merged.host !== "string" || merged.host.length === 0) throw new ConfigError("host must be a non-empty address");
-  if (merged.tcpPort !== null && !(Number.isInteger(merged.tcpPort) && (merged.tcpPort as number) >= 0 && (merged.tcpPort as number) <= 65535)) {
-    throw new ConfigError(`tcpPort must be a port number (0 picks a free one) or null, got ${JSON.stringify(merged.tcpPort)}`);
+  for (const field of ["tcpPort", "httpPort"]) {
+    const port = merged[field];
+    if (port !== null && !(Number.isInteger(port) && (port as number) >= 0 && (port as number) <= 65535)) {
+      throw new ConfigError(`${field} must be a port number (0 picks a free one) or null, got ${JSON.stringify(port)}`);
+    }
   }
   positive(merged, "maxFrameBytes", { integer: true });
   if ((merged.maxFrameBytes as number) > 65535) throw new ConfigError("maxFrameBytes cannot exceed 65535, the protocol's own limit");

@@ -19,6 +19,7 @@ import { CHANNEL_SERVICE } from "./channels/channel-record.js";
 import { ChannelService } from "./channels/channel-service.js";
 import { TaskService } from "./tasks/task-service.js";
 import { TcpTransport } from "./transport/tcp-transport.js";
+import { HttpListener } from "./transport/http-listener.js";
 
 /** A class whose instances are the application: managed, with a no-argument constructor. */
 export type AppListenerClass = new () => AppListener;
@@ -50,6 +51,7 @@ interface ServerParts {
   readonly sessions: SessionService;
   readonly store: DataStore;
   readonly tcp: TcpTransport | undefined;
+  readonly http: HttpListener | undefined;
 }
 
 /** What start-up found and did. */
@@ -59,6 +61,7 @@ export interface StartupReport {
   /** Sessions stored before this start, ended with `disconnected(false)`. */
   readonly endedSessions: number;
   readonly tcpPort: number | null;
+  readonly httpPort: number | null;
 }
 
 /** A running server. */
@@ -77,6 +80,11 @@ export class Server {
   /** The TCP port the Darkstar protocol listens on, or null without a TCP listener. */
   get tcpPort(): number | null {
     return this.startup.tcpPort;
+  }
+
+  /** The HTTP port (WebSocket clients connect to `/ws` there), or null without an HTTP listener. */
+  get httpPort(): number | null {
+    return this.startup.httpPort;
   }
 
   /** Number of scheduled tasks found in the store at start-up. */
@@ -129,7 +137,7 @@ export class Server {
 
   private async shutdown(): Promise<void> {
     // Listeners close first, storage last: the reverse of start-up.
-    await this.parts.tcp?.close();
+    await Promise.all([this.parts.tcp?.close(), this.parts.http?.close()]);
     this.parts.tasks.stop();
     try {
       await this.parts.kernel.close();
@@ -153,6 +161,7 @@ export async function startServer(options: StartServerOptions): Promise<Server> 
   const store = givenStore ?? openStore(config);
   let kernel: Kernel | undefined;
   let tcp: TcpTransport | undefined;
+  let http: HttpListener | undefined;
   try {
     kernel = new Kernel({
       store,
@@ -187,11 +196,17 @@ export async function startServer(options: StartServerOptions): Promise<Server> 
       tcp = new TcpTransport(sessions, config, logger, () => ++connectionIds);
       tcpPort = await tcp.listen(config.tcpPort, config.host);
     }
-    const startup = { initialized, resumedTasks, endedSessions, tcpPort };
+    let httpPort: number | null = null;
+    if (config.httpPort !== null) {
+      http = new HttpListener(sessions, config, logger, () => ++connectionIds);
+      httpPort = await http.listen(config.httpPort, config.host);
+    }
+    const startup = { initialized, resumedTasks, endedSessions, tcpPort, httpPort };
     logger.info("server started", { durability: config.durability, store: store.kind, ...startup });
-    return new Server(config, { kernel, tasks, sessions, store, tcp }, startup);
+    return new Server(config, { kernel, tasks, sessions, store, tcp, http }, startup);
   } catch (error) {
     await tcp?.close().catch(() => undefined);
+    await http?.close().catch(() => undefined);
     if (kernel !== undefined) await kernel.close().catch(() => undefined);
     await store.close();
     throw error;

@@ -16,7 +16,7 @@ async function cli(args: string[]): Promise<{ code: number; out: string; err: st
   let out = "";
   let err = "";
   const io: CliIo = { out: (text) => (out += text), err: (text) => (err += text), stopSignal: Promise.resolve("SIGTERM") };
-  const code = await main(args.length > 1 && args[0] === "start" ? [...args, "--tcp-port", "0", "--host", "127.0.0.1"] : args, io);
+  const code = await main(args.length > 1 && args[0] === "start" ? [...args, "--tcp-port", "0", "--http-port", "0", "--host", "127.0.0.1"] : args, io);
   return { code, out, err };
 }
 
@@ -79,7 +79,7 @@ describe("shardless CLI", () => {
 
   it("refuses a data directory another server holds", async () => {
     const dataDir = tempDir();
-    const child = ChildServer.start(["start", fixture("quiet-app.ts"), "--data-dir", dataDir, "--tcp-port", "0", "--host", "127.0.0.1"]);
+    const child = ChildServer.start(["start", fixture("quiet-app.ts"), "--data-dir", dataDir, "--tcp-port", "0", "--http-port", "0", "--host", "127.0.0.1"]);
     await child.waitFor("start", () => child.stdout.includes("Shardless is running"));
     const { code, err } = await cli(["start", fixture("quiet-app.ts"), "--data-dir", dataDir]);
     assert.equal(code, 1);
@@ -89,19 +89,19 @@ describe("shardless CLI", () => {
 
   it("starts a TypeScript app as a real process and stops cleanly on SIGINT", async () => {
     const dataDir = tempDir();
-    const child = ChildServer.start(["start", fixture("quiet-app.ts"), "--data-dir", dataDir, "--tcp-port", "0", "--host", "127.0.0.1"]);
+    const child = ChildServer.start(["start", fixture("quiet-app.ts"), "--data-dir", dataDir, "--tcp-port", "0", "--http-port", "0", "--host", "127.0.0.1"]);
     await child.waitFor("start", () => child.stdout.includes("Shardless is running QuietApp"));
     assert.match(child.stdout, /new data store: initialize\(\) ran/);
     const { code } = await child.stop("SIGINT");
     assert.equal(code, 0);
     assert.match(child.stdout, /Shardless stopped \(SIGINT\)/);
-    const again = ChildServer.start(["start", fixture("quiet-app.ts"), "--data-dir", dataDir, "--tcp-port", "0", "--host", "127.0.0.1"]);
+    const again = ChildServer.start(["start", fixture("quiet-app.ts"), "--data-dir", dataDir, "--tcp-port", "0", "--http-port", "0", "--host", "127.0.0.1"]);
     await again.waitFor("restart", () => again.stdout.includes("existing data store"));
     assert.equal((await again.stop("SIGTERM")).code, 0);
   });
 
   it("starts an application written in plain JavaScript", async () => {
-    const child = ChildServer.start(["start", fixture("plain-js-app.js"), "--durability", "memory", "--tcp-port", "0", "--host", "127.0.0.1"]);
+    const child = ChildServer.start(["start", fixture("plain-js-app.js"), "--durability", "memory", "--tcp-port", "0", "--http-port", "0", "--host", "127.0.0.1"]);
     await child.waitFor("start", () => child.stdout.includes("Shardless is running PlainJsApp"));
     assert.equal(child.messages("javascript app initialized").length, 1);
     assert.equal((await child.stop("SIGTERM")).code, 0);

@@ -14,7 +14,7 @@ const KILLS = 5;
 describe("crash safety", () => {
   it(`keeps every acknowledged commit across ${KILLS} kill -9s, and resumes scheduled tasks`, async () => {
     const dataDir = tempDir();
-    const args = ["start", APP, "--data-dir", dataDir, "--durability", "sync", "--tcp-port", "0", "--prop", "tickMs=5", "--prop", "alarmMs=1500"];
+    const args = ["start", APP, "--data-dir", dataDir, "--durability", "sync", "--tcp-port", "0", "--http-port", "0", "--prop", "tickMs=5", "--prop", "alarmMs=1500"];
     const seen: number[] = [];
     let alarmFired = false;
     for (let kill = 0; kill <= KILLS; kill++) {
@@ -45,7 +45,7 @@ describe("crash safety", () => {
     assert.ok(alarmFired, "the one-shot task scheduled at initialize fired, across restarts");
 
     // Open the data directly: every acknowledged tick is there, and initialize ran once.
-    const server = await startServer({ app: CrashApp, dataDir, durability: "sync", clock: new ManualClock(), logger: silentLogger, tcpPort: null });
+    const server = await startServer({ app: CrashApp, dataDir, durability: "sync", clock: new ManualClock(), logger: silentLogger, tcpPort: null, httpPort: null });
     try {
       const [counter, initRuns] = await server.run("inspect", (ctx) => [
         ctx.data.getBinding<Counter>("counter").value,

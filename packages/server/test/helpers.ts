@@ -34,7 +34,7 @@ export class CapturingLogger implements Logger {
 
 /** Starts a server on an in-memory store and a manual clock unless told otherwise; closed after the file. */
 export async function testServer(options: StartServerOptions): Promise<Server> {
-  const server = await startServer({ durability: "memory", clock: new ManualClock(), logger: silentLogger, tcpPort: null, ...options });
+  const server = await startServer({ durability: "memory", clock: new ManualClock(), logger: silentLogger, tcpPort: null, httpPort: null, ...options });
   after(() => server.close());
   return server;
 }

@@ -17,6 +17,7 @@ Options:
   --config <file.json>     configuration file (fields as in docs/configuration.md)
   --prop <key=value>       application property passed to initialize (repeatable)
   --tcp-port <n>           TCP port of the Darkstar protocol (default 62964; 0 picks a free one)
+  --http-port <n>          HTTP port, WebSocket clients at /ws (default 8080; 0 picks a free one)
   --host <address>         address to listen on (default 0.0.0.0)
   --password-file <file>   names and scrypt hashes; without it every login is accepted
   --txn-timeout-ms <n>     a task's time budget in ms (default 100)
@@ -75,6 +76,7 @@ function parse(argv: readonly string[]): ParsedArgs {
       prop: { type: "string", multiple: true },
       "txn-timeout-ms": { type: "string" },
       "tcp-port": { type: "string" },
+      "http-port": { type: "string" },
       host: { type: "string" },
       "password-file": { type: "string" },
       "log-level": { type: "string" },
@@ -91,6 +93,7 @@ function parse(argv: readonly string[]): ParsedArgs {
   if (values.durability !== undefined) config.durability = values.durability;
   if (values["txn-timeout-ms"] !== undefined) config.txnTimeoutMs = numberFlag("--txn-timeout-ms", values["txn-timeout-ms"]);
   if (values["tcp-port"] !== undefined) config.tcpPort = numberFlag("--tcp-port", values["tcp-port"]);
+  if (values["http-port"] !== undefined) config.httpPort = numberFlag("--http-port", values["http-port"]);
   if (values.host !== undefined) config.host = values.host;
   if (values["password-file"] !== undefined) config.passwordFile = values["password-file"];
   if (values.prop !== undefined) config.appProperties = { ...(config.appProperties as object | undefined), ...properties(values.prop) };
@@ -143,6 +146,7 @@ async function start(args: ParsedArgs, io: CliIo): Promise<number> {
       `  data: ${server.config.durability === "memory" ? "in memory (nothing is kept)" : resolve(server.config.dataDir)} (durability ${server.config.durability})\n` +
       `  ${server.initialized ? "new data store: initialize() ran" : `existing data store: ${server.resumedTasks} scheduled task(s) resumed`}\n` +
       `  ${server.tcpPort === null ? "no TCP listener" : `Darkstar protocol on tcp://${server.config.host}:${server.tcpPort}`}\n` +
+      `  ${server.httpPort === null ? "no HTTP listener" : `WebSocket clients at ws://${server.config.host}:${server.httpPort}/ws`}\n` +
       `  stop with Ctrl-C\n`,
   );
   const outcome = await Promise.race([io.stopSignal.then((signal) => ({ signal })), failed.then((error) => ({ error }))]);

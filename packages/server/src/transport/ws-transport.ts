@@ -1,0 +1,131 @@
+import type { IncomingMessage, Server as HttpServer } from "node:http";
+import { WebSocketServer, type RawData, type WebSocket } from "ws";
+import type { Logger } from "../kernel/logger.js";
+import { ProtocolError } from "@shardless/protocol";
+import type { Connection, ConnectionHandler, TransportLimits } from "./connection.js";
+
+/** WebSocket close code for a message type the endpoint cannot accept (RFC 6455). */
+const UNSUPPORTED_DATA = 1003;
+
+/**
+ * Darkstar's frames over WebSocket, for browsers: each binary message carries one frame payload
+ * (no length prefix: the WebSocket frame has one). A text message closes the connection.
+ */
+export class WsTransport {
+  private readonly server: WebSocketServer;
+
+  constructor(
+    http: HttpServer,
+    path: string,
+    private readonly handler: ConnectionHandler,
+    private readonly limits: TransportLimits,
+    private readonly logger: Logger,
+    private readonly nextId: () => number,
+  ) {
+    // ws itself refuses (close 1009) a message over maxPayload before buffering it whole.
+    this.server = new WebSocketServer({ server: http, path, maxPayload: limits.maxFrameBytes, perMessageDeflate: false });
+    this.server.on("connection", (socket, request) => this.accept(socket, request));
+  }
+
+  /** Closes every WebSocket connection (the HTTP server is closed by its owner). */
+  async close(): Promise<void> {
+    for (const client of this.server.clients) client.terminate();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private accept(socket: WebSocket, request: IncomingMessage): void {
+    const address = `${request.socket.remoteAddress ?? "?"}:${request.socket.remotePort ?? "?"}`;
+    const connection = new WsConnection(this.nextId(), socket, address, this.limits, this.logger);
+    let ended = false;
+    socket.on("close", () => {
+      if (ended) return;
+      ended = true;
+      this.handler.closed(connection);
+    });
+    socket.on("error", (error) => {
+      // ws reports oversized and malformed WebSocket frames here, then closes the socket.
+      this.logger.debug("websocket error", { connection: connection.id, error });
+      if (!ended) this.handler.protocolError(connection, new ProtocolError("frame-too-large", error.message));
+    });
+    this.handler.opened(connection);
+    socket.on("message", (data: RawData, isBinary: boolean) => {
+      if (connection.closed) return;
+      if (!isBinary) {
+        connection.destroy(UNSUPPORTED_DATA, "text messages are not part of the protocol");
+        this.handler.protocolError(connection, new ProtocolError("unknown-opcode", "a text WebSocket message"));
+        return;
+      }
+      this.handler.payload(connection, toBytes(data));
+    });
+  }
+}
+
+class WsConnection implements Connection {
+  readonly transport = "ws";
+  private queued: Uint8Array[] = [];
+  private queuedBytes = 0;
+  private flushScheduled = false;
+  private ending = false;
+
+  constructor(
+    readonly id: number,
+    private readonly socket: WebSocket,
+    readonly remoteAddress: string,
+    private readonly limits: TransportLimits,
+    private readonly logger: Logger,
+  ) {}
+
+  get closed(): boolean {
+    return this.ending || this.socket.readyState !== this.socket.OPEN;
+  }
+
+  bufferedBytes(): number {
+    return this.socket.bufferedAmount + this.queuedBytes;
+  }
+
+  send(payload: Uint8Array): void {
+    if (this.closed) return;
+    this.queued.push(payload);
+    this.queuedBytes += payload.length;
+    if (this.bufferedBytes() > this.limits.writeBufferBytes) {
+      this.logger.warn("client is not reading; connection cut off at its write buffer", { connection: this.id, bufferedBytes: this.bufferedBytes() });
+      this.destroy();
+      return;
+    }
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(() => this.flush());
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.flush();
+    this.ending = true;
+    this.socket.close(1000);
+  }
+
+  destroy(code?: number, reason?: string): void {
+    this.queued = [];
+    this.queuedBytes = 0;
+    this.ending = true;
+    if (code !== undefined && this.socket.readyState === this.socket.OPEN) this.socket.close(code, reason);
+    else this.socket.terminate();
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.queued.length === 0 || this.socket.readyState !== this.socket.OPEN) return;
+    const queued = this.queued;
+    this.queued = [];
+    this.queuedBytes = 0;
+    // One WebSocket message per frame, as the protocol says.
+    for (const payload of queued) this.socket.send(payload, { binary: true });
+  }
+}
+
+function toBytes(data: RawData): Uint8Array {
+  if (Array.isArray(data)) return Buffer.concat(data);
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  return data;
+}
