@@ -24,10 +24,11 @@ export default tseslint.config(
     rules: { "no-restricted-syntax": "off" },
   },
   {
-    // The protocol codec runs in browsers too: no Node or DOM APIs.
-    files: ["packages/protocol/src/**"],
+    // The protocol codec and the client SDK run in browsers too: no static Node imports, no Node
+    // globals. (The SDK loads node:net lazily, only for tcp:// URLs.)
+    files: ["packages/protocol/src/**", "packages/client/src/**"],
     rules: {
-      "no-restricted-imports": ["error", { patterns: [{ group: ["node:*", "fs", "net", "buffer", "events"], message: "@shardless/protocol is pure: no Node modules." }] }],
+      "no-restricted-imports": ["error", { patterns: [{ group: ["node:*", "fs", "net", "buffer", "events"], message: "This package runs in browsers: no Node modules." }] }],
       "no-restricted-globals": ["error", "Buffer", "process", "window", "document"],
     },
   },
