@@ -31,6 +31,8 @@ export interface ServerConfig {
   readonly writeBufferBytes: number;
   /** A connection that has not logged in by then is closed. */
   readonly loginTimeoutMs: number;
+  /** A connection that sends nothing for this long is closed; null (the default) never closes one. */
+  readonly idleTimeoutMs: number | null;
   /** After a login failure or logout reply, how long the server waits for the client to close. */
   readonly disconnectDelayMs: number;
   /** When a logged-in name logs in again: `refuse` the new login, or `replace` the old session. */
@@ -54,6 +56,7 @@ export const DEFAULT_CONFIG: ServerConfig = Object.freeze({
   maxFrameBytes: 65535,
   writeBufferBytes: 131072,
   loginTimeoutMs: 10_000,
+  idleTimeoutMs: null,
   disconnectDelayMs: 1000,
   duplicateLogin: "refuse",
   passwordFile: null,
@@ -89,6 +92,7 @@ export function resolveConfig(input: Readonly<Record<string, unknown>> = {}): Se
   if ((merged.maxFrameBytes as number) > 65535) throw new ConfigError("maxFrameBytes cannot exceed 65535, the protocol's own limit");
   positive(merged, "writeBufferBytes", { integer: true });
   positive(merged, "loginTimeoutMs");
+  if (merged.idleTimeoutMs !== null) positive(merged, "idleTimeoutMs");
   positive(merged, "disconnectDelayMs");
   if (merged.duplicateLogin !== "refuse" && merged.duplicateLogin !== "replace") {
     throw new ConfigError(`duplicateLogin must be "refuse" or "replace", got ${JSON.stringify(merged.duplicateLogin)}`);

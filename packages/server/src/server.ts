@@ -138,6 +138,7 @@ export class Server {
   private async shutdown(): Promise<void> {
     // Listeners close first, storage last: the reverse of start-up.
     await Promise.all([this.parts.tcp?.close(), this.parts.http?.close()]);
+    this.parts.sessions.stop();
     this.parts.tasks.stop();
     try {
       await this.parts.kernel.close();

@@ -227,6 +227,21 @@ describe("sessions over TCP", () => {
     await idle.whenClosed();
   });
 
+  it("closes a connection that goes quiet for the idle timeout, when one is set", async () => {
+    const s = await server({ idleTimeoutMs: 150 });
+    const chatty = await RawClient.login(s.tcpPort!, "chatty");
+    const quiet = await RawClient.login(s.tcpPort!, "quiet");
+    const talking = setInterval(() => chatty.say("still here"), 40);
+    try {
+      await quiet.whenClosed();
+      await waitForJournal(s, "quiet disconnected(false)");
+      assert.equal(chatty.closed, false, "a client that keeps sending stays");
+    } finally {
+      clearInterval(talking);
+    }
+    chatty.close();
+  });
+
   it("closes only the offending connection on bad frames, and counts them", async () => {
     const s = await server({ maxFrameBytes: 1024 });
     const bystander = await RawClient.login(s.tcpPort!, "bystander");

@@ -29,6 +29,7 @@ export type DuplicateLoginPolicy = "refuse" | "replace";
 export interface SessionServiceOptions {
   readonly writeBufferBytes: number;
   readonly loginTimeoutMs: number;
+  readonly idleTimeoutMs: number | null;
   readonly disconnectDelayMs: number;
   readonly duplicateLogin: DuplicateLoginPolicy;
 }
@@ -66,6 +67,8 @@ class LiveSession {
   busy = false;
   connectionLost = false;
   loginTimer: TimerHandle | undefined;
+  /** Kernel-clock time of the last frame received. */
+  lastHeard = 0;
 
   constructor(readonly connection: Connection) {}
 }
@@ -96,6 +99,7 @@ export class SessionService implements ConnectionHandler, SessionOperations {
   /** Sessions a running transaction is ending itself (so removingObject does not end them twice). */
   private readonly endingInTransaction = new WeakMap<Transaction, Set<bigint>>();
   private channelHooks: ChannelHooks | undefined;
+  private idleSweep: TimerHandle | undefined;
 
   constructor(
     private readonly kernel: Kernel,
@@ -134,7 +138,9 @@ export class SessionService implements ConnectionHandler, SessionOperations {
 
   opened(connection: Connection): void {
     const live = new LiveSession(connection);
+    live.lastHeard = this.kernel.clock.now();
     this.byConnection.set(connection, live);
+    this.armIdleSweep();
     live.loginTimer = this.kernel.clock.setTimer(this.options.loginTimeoutMs, () => {
       if (live.state === "connected" || live.state === "authenticating") {
         this.logger.info("connection closed: no login in time", { connection: connection.id, loginTimeoutMs: this.options.loginTimeoutMs });
@@ -146,6 +152,7 @@ export class SessionService implements ConnectionHandler, SessionOperations {
   payload(connection: Connection, payload: Uint8Array): void {
     const live = this.byConnection.get(connection);
     if (live === undefined) return;
+    live.lastHeard = this.kernel.clock.now();
     let message: ClientMessage;
     try {
       message = decodeClientMessage(payload);
@@ -171,6 +178,28 @@ export class SessionService implements ConnectionHandler, SessionOperations {
     live.connectionLost = true;
     if (live.state === "active") this.enqueue(live, { kind: "drop" });
     // "logging-in": the login completion sees connectionLost and ends the session.
+  }
+
+  /** Stops the idle sweep (at shutdown). */
+  stop(): void {
+    if (this.idleSweep !== undefined) this.kernel.clock.clearTimer(this.idleSweep);
+    this.idleSweep = undefined;
+  }
+
+  /** While connections exist, checks every half idle timeout for connections that went quiet. */
+  private armIdleSweep(): void {
+    const timeout = this.options.idleTimeoutMs;
+    if (timeout === null || this.idleSweep !== undefined) return;
+    this.idleSweep = this.kernel.clock.setTimer(timeout / 2, () => {
+      this.idleSweep = undefined;
+      const now = this.kernel.clock.now();
+      for (const live of this.byConnection.values()) {
+        if (now - live.lastHeard < timeout || live.connection.closed) continue;
+        this.logger.info("connection closed: idle", { connection: live.connection.id, session: live.name, idleTimeoutMs: timeout });
+        live.connection.destroy();
+      }
+      if (this.byConnection.size > 0) this.armIdleSweep();
+    });
   }
 
   // ---- SessionOperations (called from game code inside a task) ----

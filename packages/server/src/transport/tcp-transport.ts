@@ -14,7 +14,8 @@ export class TcpTransport {
     private readonly logger: Logger,
     private readonly nextId: () => number,
   ) {
-    this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+    // Keep-alive probes notice peers that vanished without closing (a dead network path).
+    this.server = createServer({ noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 }, (socket) => this.accept(socket));
   }
 
   /** Starts listening; resolves with the port (useful when `port` is 0). */
