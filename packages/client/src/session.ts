@@ -57,7 +57,7 @@ export class Session extends Emitter<SessionEvents> {
   private readonly joined = new Map<bigint, ClientChannel>();
   private ended = false;
   private loggingOut: (() => void) | undefined;
-  private backlog: ServerMessage[] | undefined = [];
+  private backlog: (() => void)[] | undefined = [];
 
   /** @internal Made by {@link connect}. */
   constructor(
@@ -108,16 +108,19 @@ export class Session extends Emitter<SessionEvents> {
 
   /** @internal Called by the link for each payload after the login. */
   receive(message: ServerMessage): void {
-    if (this.backlog !== undefined) this.backlog.push(message);
-    else this.dispatch(message);
+    // State (the channel map) is updated at once; events wait until listeners could attach.
+    const event = this.apply(message);
+    if (event === undefined) return;
+    if (this.backlog !== undefined) this.backlog.push(event);
+    else event();
   }
 
-  /** @internal Delivers what arrived with the login, once listeners had a chance to attach. */
+  /** @internal Delivers the events that arrived with the login, once listeners had a chance to attach. */
   startDelivery(): void {
     setTimeout(() => {
       const backlog = this.backlog ?? [];
       this.backlog = undefined;
-      for (const message of backlog) this.dispatch(message);
+      for (const event of backlog) event();
     }, 0);
   }
 
@@ -128,38 +131,35 @@ export class Session extends Emitter<SessionEvents> {
     const graceful = this.loggingOut !== undefined && error === undefined;
     this.loggingOut?.();
     const finish = () => this.emit("disconnect", error === undefined ? { graceful } : { graceful, error });
-    if (this.backlog !== undefined) setTimeout(finish, 0);
+    if (this.backlog !== undefined) this.backlog.push(finish);
     else finish();
   }
 
-  private dispatch(message: ServerMessage): void {
+  /** Applies `message` to the session's state; returns the event to emit, if any. */
+  private apply(message: ServerMessage): (() => void) | undefined {
     switch (message.op) {
       case "SESSION_MESSAGE":
-        this.emit("message", message.message);
-        return;
+        return () => this.emit("message", message.message);
       case "CHANNEL_JOIN": {
         const channel = this.makeChannel(message.channelId, message.channelName);
         this.joined.set(channel.id, channel);
-        this.emit("channelJoin", channel);
-        return;
+        return () => this.emit("channelJoin", channel);
       }
       case "CHANNEL_LEAVE": {
         const channel = this.joined.get(message.channelId);
-        if (channel === undefined) return;
+        if (channel === undefined) return undefined;
         this.joined.delete(message.channelId);
-        this.emit("channelLeave", channel);
-        return;
+        return () => this.emit("channelLeave", channel);
       }
       case "CHANNEL_MESSAGE": {
         const channel = this.joined.get(message.channelId) ?? this.makeChannel(message.channelId, "");
-        this.emit("channelMessage", channel, message.message);
-        return;
+        return () => this.emit("channelMessage", channel, message.message);
       }
       case "LOGOUT_SUCCESS":
         this.link.close();
-        return;
+        return undefined;
       default:
-        return; // suspend/relocate are not used by a single-node server
+        return undefined; // suspend/relocate are not used by a single-node server
     }
   }
 
