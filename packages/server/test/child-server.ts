@@ -63,6 +63,13 @@ export class ChildServer {
     }
   }
 
+  /** The TCP port the child printed it listens on. */
+  tcpPort(): number {
+    const match = /tcp:\/\/[^:\s]+:(\d+)/.exec(this.stdout);
+    if (match === null) throw new Error(`the child has not printed its TCP port; stdout:\n${this.stdout}`);
+    return Number(match[1]);
+  }
+
   /** The records with message `msg`. */
   messages(msg: string): LogRecord[] {
     return this.records.filter((record) => record.msg === msg);

@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { LmdbDataStore, ManualClock, silentLogger, startServer } from "shardless";
 import CrashApp, { type Counter, type InitRuns } from "./fixtures/crash-app.ts";
 import { ChildServer } from "./child-server.ts";
+import { RawClient } from "./raw-client.ts";
 import { tempDir } from "./helpers.ts";
 
 const APP = fileURLToPath(new URL("./fixtures/crash-app.ts", import.meta.url));
@@ -14,16 +15,24 @@ const KILLS = 5;
 describe("crash safety", () => {
   it(`keeps every acknowledged commit across ${KILLS} kill -9s, and resumes scheduled tasks`, async () => {
     const dataDir = tempDir();
-    const args = ["start", APP, "--data-dir", dataDir, "--durability", "sync", "--tcp-port", "0", "--http-port", "0", "--prop", "tickMs=5", "--prop", "alarmMs=1500"];
+    const args = ["start", APP, "--data-dir", dataDir, "--durability", "sync", "--tcp-port", "0", "--http-port", "0", "--host", "127.0.0.1", "--prop", "tickMs=5", "--prop", "alarmMs=1500"];
     const seen: number[] = [];
     let alarmFired = false;
     for (let kill = 0; kill <= KILLS; kill++) {
       const child = ChildServer.start(args);
-      await child.waitFor("server start", () => child.messages("server started").length > 0);
+      await child.waitFor("server start", () => child.messages("server started").length > 0 && child.stdout.includes("tcp://"));
       const started = child.messages("server started")[0]!;
       assert.equal(started.initialized, kill === 0, "initialize runs on the first start only");
       if (kill > 0) assert.ok((started.resumedTasks as number) >= 1, "the periodic task is found again");
       const ticksBefore = () => child.messages("tick").length;
+      if (kill > 0) {
+        // The player connected before the last kill is ended at this start, ungracefully, once.
+        await child.waitFor("the old session's end", () => child.messages("player disconnected").length > 0);
+        assert.deepEqual(child.messages("player disconnected").map((record) => [record.name, record.graceful]), [[`player${kill - 1}`, false]]);
+      }
+      const player = await RawClient.login(child.tcpPort(), `player${kill}`);
+      player.say("ping");
+      assert.equal(await player.nextText(), "ping");
       // Kill at a different point of the tick stream each time: commits are always in flight.
       const target = 3 + ((kill * 7) % 11);
       if (kill < KILLS) {
@@ -33,6 +42,7 @@ describe("crash safety", () => {
       } else {
         await child.waitFor("the alarm", () => child.messages("alarm").length > 0 || alarmFired, 30_000);
         await child.waitFor("more ticks", () => ticksBefore() >= 3);
+        player.close();
         assert.equal((await child.stop("SIGTERM")).code, 0);
       }
       const values = child.messages("tick").map((record) => record.value as number);
