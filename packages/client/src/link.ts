@@ -25,14 +25,22 @@ interface WebSocketLike {
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
 /** Opens a link over WebSocket: one frame per binary message, no length prefix. */
-export async function openWebSocketLink(url: string, implementation?: WebSocketConstructor): Promise<Link> {
+export async function openWebSocketLink(url: string, timeoutMs: number, implementation?: WebSocketConstructor): Promise<Link> {
   const WebSocketClass = implementation ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket ?? (await loadWs());
   const socket = new WebSocketClass(url);
   socket.binaryType = "arraybuffer";
   await new Promise<void>((resolve, reject) => {
-    socket.onopen = () => resolve();
-    socket.onerror = () => reject(new ConnectError(`cannot connect to ${url}`));
-    socket.onclose = () => reject(new ConnectError(`connection to ${url} closed while opening`));
+    const timer = setTimeout(() => {
+      socket.close();
+      reject(new ConnectError(`connecting to ${url} took longer than ${timeoutMs} ms`));
+    }, timeoutMs);
+    const settle = (outcome: () => void) => {
+      clearTimeout(timer);
+      outcome();
+    };
+    socket.onopen = () => settle(resolve);
+    socket.onerror = () => settle(() => reject(new ConnectError(`cannot connect to ${url}`)));
+    socket.onclose = () => settle(() => reject(new ConnectError(`connection to ${url} closed while opening`)));
   });
   const link: Link = {
     send: (payload) => socket.send(payload),
@@ -62,12 +70,22 @@ async function loadWs(): Promise<WebSocketConstructor> {
 }
 
 /** Opens a link over TCP (Node only): 2-byte length-prefixed frames. */
-export async function openTcpLink(host: string, port: number): Promise<Link> {
+export async function openTcpLink(host: string, port: number, timeoutMs: number): Promise<Link> {
   const net = await import("node:net");
   const socket = net.connect({ host, port, noDelay: true });
   await new Promise<void>((resolve, reject) => {
-    socket.once("connect", () => resolve());
-    socket.once("error", (cause) => reject(new ConnectError(`cannot connect to tcp://${host}:${port}`, { cause })));
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new ConnectError(`connecting to tcp://${host}:${port} took longer than ${timeoutMs} ms`));
+    }, timeoutMs);
+    socket.once("connect", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    socket.once("error", (cause) => {
+      clearTimeout(timer);
+      reject(new ConnectError(`cannot connect to tcp://${host}:${port}`, { cause }));
+    });
   });
   const reader = new FrameReader();
   const link: Link = {

@@ -15,6 +15,10 @@ export interface ConnectOptions {
   readonly WebSocket?: WebSocketConstructor;
   /** How long to wait for the server's answer to the login (default 10 s). */
   readonly loginTimeoutMs?: number;
+  /** How long to wait for the connection to open (default 10 s). */
+  readonly connectTimeoutMs?: number;
+  /** Receives what an event listener throws (by default it is reported as an uncaught error). */
+  readonly onListenerError?: (error: unknown) => void;
 }
 
 /** A channel this session is a member of. */
@@ -56,7 +60,9 @@ export type SessionEvents = {
 export class Session extends Emitter<SessionEvents> {
   private readonly joined = new Map<bigint, ClientChannel>();
   private ended = false;
-  private loggingOut: (() => void) | undefined;
+  private loggingOut: Promise<void> | undefined;
+  private loggedOut: (() => void) | undefined;
+  private logoutConfirmed = false;
   private backlog: (() => void)[] | undefined = [];
 
   /** @internal Made by {@link connect}. */
@@ -64,8 +70,9 @@ export class Session extends Emitter<SessionEvents> {
     /** The name this session logged in with. */
     readonly name: string,
     private readonly link: Link,
+    onListenerError?: (error: unknown) => void,
   ) {
-    super();
+    super(onListenerError);
   }
 
   /** True until the session ends. */
@@ -95,10 +102,11 @@ export class Session extends Emitter<SessionEvents> {
   /** Logs out; resolves when the server has confirmed (or the connection is gone). */
   logout(): Promise<void> {
     if (this.ended) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.loggingOut = resolve;
+    this.loggingOut ??= new Promise((resolve) => {
+      this.loggedOut = resolve;
       this.write({ op: "LOGOUT_REQUEST" });
     });
+    return this.loggingOut;
   }
 
   /** Drops the connection without logging out: the server sees the client vanish. */
@@ -128,8 +136,9 @@ export class Session extends Emitter<SessionEvents> {
   linkClosed(error?: Error): void {
     if (this.ended) return;
     this.ended = true;
-    const graceful = this.loggingOut !== undefined && error === undefined;
-    this.loggingOut?.();
+    // Graceful only when the server confirmed the logout: it may have ended the session otherwise.
+    const graceful = this.logoutConfirmed && error === undefined;
+    this.loggedOut?.();
     const finish = () => this.emit("disconnect", error === undefined ? { graceful } : { graceful, error });
     if (this.backlog !== undefined) this.backlog.push(finish);
     else finish();
@@ -156,6 +165,7 @@ export class Session extends Emitter<SessionEvents> {
         return () => this.emit("channelMessage", channel, message.message);
       }
       case "LOGOUT_SUCCESS":
+        this.logoutConfirmed = true;
         this.link.close();
         return undefined;
       default:
@@ -208,7 +218,7 @@ export async function connect(options: ConnectOptions): Promise<Session> {
       }
       clearTimeout(timer);
       if (message.op === "LOGIN_SUCCESS") {
-        session = new Session(options.name, link);
+        session = new Session(options.name, link, options.onListenerError);
         resolve(session);
         session.startDelivery();
       } else if (message.op === "LOGIN_FAILURE") {
@@ -238,8 +248,9 @@ async function openLink(options: ConnectOptions): Promise<Link> {
   } catch {
     throw new ClientError("ERR_CLIENT_ARGUMENT", `not a URL: ${options.url}`);
   }
-  if (url.protocol === "tcp:") return openTcpLink(url.hostname, Number(url.port));
-  if (url.protocol === "ws:" || url.protocol === "wss:") return openWebSocketLink(options.url, options.WebSocket);
+  const timeoutMs = options.connectTimeoutMs ?? 10_000;
+  if (url.protocol === "tcp:") return openTcpLink(url.hostname, Number(url.port), timeoutMs);
+  if (url.protocol === "ws:" || url.protocol === "wss:") return openWebSocketLink(options.url, timeoutMs, options.WebSocket);
   throw new ClientError("ERR_CLIENT_ARGUMENT", `unsupported URL scheme ${url.protocol} (use ws://, wss:// or tcp://)`);
 }
 

@@ -16,14 +16,23 @@ export function encodeChannelId(id: bigint): Uint8Array {
   return bytes;
 }
 
+/** Channel ids are 64-bit numbers: more significant bytes than this are refused. */
+export const MAX_CHANNEL_ID_BYTES = 8;
+
 /**
  * The channel id in `bytes`, read as an unsigned number (leading zero bytes ignored): clients
  * re-encode ids they were given, so ids are compared as numbers, never byte for byte.
- * @throws {ProtocolError} `empty-channel-id` for zero bytes.
+ * @throws {ProtocolError} `empty-channel-id` for zero bytes; `value-out-of-range` for an id of more
+ *   than 64 bits (which no channel has, and which would be costly to decode).
  */
 export function decodeChannelId(bytes: Uint8Array): bigint {
   if (bytes.length === 0) throw new ProtocolError("empty-channel-id", "a channel id needs at least one byte");
+  let first = 0;
+  while (first < bytes.length - 1 && bytes[first] === 0) first++;
+  if (bytes.length - first > MAX_CHANNEL_ID_BYTES) {
+    throw new ProtocolError("value-out-of-range", `a channel id of ${bytes.length - first} significant bytes is longer than 64 bits`);
+  }
   let id = 0n;
-  for (const byte of bytes) id = (id << 8n) | BigInt(byte);
+  for (let i = first; i < bytes.length; i++) id = (id << 8n) | BigInt(bytes[i]!);
   return id;
 }

@@ -23,7 +23,9 @@ export function encodeFrame(payload: Uint8Array): Uint8Array {
  * bounded by `maxPayloadBytes` whatever the peer sends.
  */
 export class FrameReader {
-  private pending: Uint8Array = new Uint8Array(0);
+  /** Received bytes not yet returned as frames: `buffer[0 .. length)`, grown geometrically. */
+  private buffer: Uint8Array = new Uint8Array(0);
+  private length = 0;
   private failed: ProtocolError | undefined;
 
   /**
@@ -38,7 +40,7 @@ export class FrameReader {
 
   /** Bytes received but not yet part of a complete frame. */
   get bufferedBytes(): number {
-    return this.pending.length;
+    return this.length;
   }
 
   /**
@@ -49,7 +51,8 @@ export class FrameReader {
    */
   push(chunk: Uint8Array): Uint8Array[] {
     if (this.failed !== undefined) throw this.failed;
-    const data = this.pending.length === 0 ? chunk : concat(this.pending, chunk);
+    const own = this.length > 0;
+    const data = own ? this.append(chunk) : chunk;
     const payloads: Uint8Array[] = [];
     let at = 0;
     while (data.length - at >= LENGTH_PREFIX_BYTES) {
@@ -62,21 +65,38 @@ export class FrameReader {
       payloads.push(data.subarray(at + LENGTH_PREFIX_BYTES, at + LENGTH_PREFIX_BYTES + length));
       at += LENGTH_PREFIX_BYTES + length;
     }
-    // Copy the remainder: it must not pin a large chunk in memory, nor change if the chunk is reused.
-    this.pending = data.slice(at);
+    this.keep(data, at, own);
     return payloads;
+  }
+
+  /** Appends `chunk` to the held bytes; returns the held bytes as one view. */
+  private append(chunk: Uint8Array): Uint8Array {
+    if (this.length + chunk.length > this.buffer.length) {
+      // Doubling keeps a frame that arrives byte by byte linear in its size.
+      const grown = new Uint8Array(Math.max(this.buffer.length * 2, this.length + chunk.length, 64));
+      grown.set(this.buffer.subarray(0, this.length));
+      this.buffer = grown;
+    }
+    this.buffer.set(chunk, this.length);
+    this.length += chunk.length;
+    return this.buffer.subarray(0, this.length);
+  }
+
+  /** Holds `data[from ..)` for the next push; `own` tells whether `data` is the held buffer. */
+  private keep(data: Uint8Array, from: number, own: boolean): void {
+    if (own && from === 0) return; // nothing was cut: the bytes are held already
+    const rest = data.length - from;
+    // Returned payloads are views into `data` (the caller's chunk, or the held buffer): the rest
+    // goes to a fresh buffer, so that they never change and a large chunk is not pinned.
+    this.buffer = rest === 0 ? new Uint8Array(0) : new Uint8Array(Math.max(rest * 2, 64));
+    this.buffer.set(data.subarray(from));
+    this.length = rest;
   }
 
   private fail(error: ProtocolError): ProtocolError {
     this.failed = error;
-    this.pending = new Uint8Array(0);
+    this.buffer = new Uint8Array(0);
+    this.length = 0;
     return error;
   }
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const joined = new Uint8Array(a.length + b.length);
-  joined.set(a, 0);
-  joined.set(b, a.length);
-  return joined;
 }

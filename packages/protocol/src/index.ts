@@ -2,7 +2,7 @@
 export { ProtocolError } from "./protocol-error.js";
 export type { ProtocolErrorReason } from "./protocol-error.js";
 export { MAX_STRING_BYTES, modifiedUtf8Length, readModifiedUtf8, writeModifiedUtf8 } from "./modified-utf8.js";
-export { decodeChannelId, encodeChannelId } from "./channel-id.js";
+export { MAX_CHANNEL_ID_BYTES, decodeChannelId, encodeChannelId } from "./channel-id.js";
 export {
   MAX_MESSAGE_BYTES,
   MAX_PAYLOAD_BYTES,

@@ -35,6 +35,8 @@ export interface ServerConfig {
   readonly idleTimeoutMs: number | null;
   /** After a login failure or logout reply, how long the server waits for the client to close. */
   readonly disconnectDelayMs: number;
+  /** Logins one address may have in authentication at once (password checks cost CPU); more are refused. */
+  readonly maxPendingLoginsPerAddress: number;
   /** When a logged-in name logs in again: `refuse` the new login, or `replace` the old session. */
   readonly duplicateLogin: "refuse" | "replace";
   /** File of names and scrypt password hashes; null lets everyone in (development only). */
@@ -59,6 +61,7 @@ export const DEFAULT_CONFIG: ServerConfig = Object.freeze({
   idleTimeoutMs: null,
   disconnectDelayMs: 1000,
   duplicateLogin: "refuse",
+  maxPendingLoginsPerAddress: 16,
   passwordFile: null,
 });
 
@@ -94,6 +97,7 @@ export function resolveConfig(input: Readonly<Record<string, unknown>> = {}): Se
   positive(merged, "loginTimeoutMs");
   if (merged.idleTimeoutMs !== null) positive(merged, "idleTimeoutMs");
   positive(merged, "disconnectDelayMs");
+  positive(merged, "maxPendingLoginsPerAddress", { integer: true });
   if (merged.duplicateLogin !== "refuse" && merged.duplicateLogin !== "replace") {
     throw new ConfigError(`duplicateLogin must be "refuse" or "replace", got ${JSON.stringify(merged.duplicateLogin)}`);
   }

@@ -32,6 +32,7 @@ export type { AppListenerClass, StartServerOptions, StartupReport } from "./serv
 export { AcceptAllAuthenticator, PasswordFileAuthenticator } from "./sessions/authenticator.js";
 export type { Authenticator, LoginAttempt } from "./sessions/authenticator.js";
 export type { SessionCounters } from "./sessions/session-service.js";
+export type { KernelCounters } from "./kernel/kernel.js";
 export { DEFAULT_CONFIG, resolveConfig } from "./config.js";
 export type { Durability, ServerConfig } from "./config.js";
 export { ManualClock, SystemClock } from "./kernel/clock.js";

@@ -7,7 +7,7 @@ import { MemoryDataStore } from "./data/memory-data-store.js";
 import { SystemClock, type Clock } from "./kernel/clock.js";
 import { serviceKey } from "./kernel/data-manager.js";
 import type { DataStore } from "./kernel/data-store.js";
-import { Kernel, type RunOptions } from "./kernel/kernel.js";
+import { Kernel, type KernelCounters, type RunOptions } from "./kernel/kernel.js";
 import { JsonLineLogger, type Logger } from "./kernel/logger.js";
 import type { SessionCounters } from "./sessions/session-service.js";
 import { systemRandom, type Random } from "./kernel/random.js";
@@ -102,6 +102,11 @@ export class Server {
     return this.parts.sessions.counters;
   }
 
+  /** Counters of the kernel: tasks committed, conflicts, timeouts, failures. */
+  get taskCounters(): Readonly<KernelCounters> {
+    return this.parts.kernel.counters;
+  }
+
   /** Number of sessions logged in now. */
   get sessionCount(): number {
     return this.parts.sessions.sessionCount;
@@ -137,8 +142,8 @@ export class Server {
 
   private async shutdown(): Promise<void> {
     // Listeners close first, storage last: the reverse of start-up.
-    await Promise.all([this.parts.tcp?.close(), this.parts.http?.close()]);
     this.parts.sessions.stop();
+    await Promise.all([this.parts.tcp?.close(), this.parts.http?.close()]);
     this.parts.tasks.stop();
     try {
       await this.parts.kernel.close();

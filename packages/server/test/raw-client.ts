@@ -27,16 +27,16 @@ export class RawClient {
     );
   }
 
-  static open(port: number): Promise<RawClient> {
+  static open(port: number, options: { allowHalfOpen?: boolean } = {}): Promise<RawClient> {
     return new Promise((resolve, reject) => {
-      const socket = connect({ port, host: "127.0.0.1", noDelay: true }, () => resolve(new RawClient(socket)));
+      const socket = connect({ port, host: "127.0.0.1", noDelay: true, allowHalfOpen: options.allowHalfOpen ?? false }, () => resolve(new RawClient(socket)));
       socket.once("error", reject);
     });
   }
 
   /** Opens a connection and logs in; resolves after LOGIN_SUCCESS. */
-  static async login(port: number, name: string, password = ""): Promise<RawClient> {
-    const client = await RawClient.open(port);
+  static async login(port: number, name: string, password = "", options: { allowHalfOpen?: boolean } = {}): Promise<RawClient> {
+    const client = await RawClient.open(port, options);
     client.send({ op: "LOGIN_REQUEST", version: 5, name, password });
     const reply = await client.next();
     if (reply.op !== "LOGIN_SUCCESS") throw new Error(`login of ${name} failed: ${JSON.stringify(reply)}`);

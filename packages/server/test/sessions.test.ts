@@ -57,6 +57,7 @@ class SessionApp implements AppListener {
   }
 
   loggedIn(ctx: TaskContext, session: ClientSession): ClientSessionListener | null {
+    ctx.data.getBinding<Journal>("journal").lines.push(`${session.name} logged in`);
     if (session.name.startsWith("refused")) return null;
     if (session.name.startsWith("greeted")) session.send(text(`welcome ${session.name}`));
     ctx.data.setBinding(`session:${session.name}`, session);

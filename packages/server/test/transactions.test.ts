@@ -104,6 +104,7 @@ describe("optimistic transactions", () => {
       ctx.data.getBinding<Account>("b").balance += 10;
     });
     assert.equal(attempts, 2);
+    assert.equal(kernel.counters.conflicts, 1);
     assert.deepEqual(await kernel.run("read", (ctx) => [ctx.data.getBinding<Account>("a").balance, ctx.data.getBinding<Account>("b").balance]), [1090, 110]);
     assert.equal(logger.messages().filter((message) => message === "moving 10").length, 1, "the aborted attempt logged nothing");
   });

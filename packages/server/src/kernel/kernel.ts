@@ -1,5 +1,5 @@
 import { withActiveTransaction } from "../api/active-transaction.js";
-import { isRetryable, TaskFailedError } from "../api/errors.js";
+import { isRetryable, TaskFailedError, TransactionConflictError, TransactionTimeoutError } from "../api/errors.js";
 import type { ChannelManager } from "../api/channel.js";
 import type { TaskContext, TaskLog, TaskManager } from "../api/types.js";
 import type { Clock, TimerHandle } from "./clock.js";
@@ -56,6 +56,18 @@ interface Job {
   readonly reject: (error: unknown) => void;
 }
 
+/** What the kernel has done since it started. */
+export interface KernelCounters {
+  /** Tasks whose commit became durable. */
+  committed: number;
+  /** Attempts that aborted with a conflict, and were retried or given up. */
+  conflicts: number;
+  /** Attempts that ran past their time budget. */
+  timeouts: number;
+  /** Tasks that failed for good. */
+  failed: number;
+}
+
 /** How long one turn of the event loop may spend running tasks before letting I/O in. */
 const TURN_BUDGET_MS = 10;
 const RETRY_BACKOFF_BASE_MS = 1;
@@ -67,6 +79,7 @@ const RETRY_BACKOFF_BASE_MS = 1;
  */
 export class Kernel {
   readonly committer: Committer;
+  readonly counters: KernelCounters = { committed: 0, conflicts: 0, timeouts: 0, failed: 0 };
   private readonly queue: Job[] = [];
   private pumpScheduled = false;
   private inFlightJobs = 0;
@@ -224,12 +237,17 @@ export class Kernel {
       return;
     }
     durable.then(
-      () => this.settle(job, () => job.resolve(result)),
+      () => {
+        this.counters.committed++;
+        this.settle(job, () => job.resolve(result));
+      },
       (error: unknown) => this.settle(job, () => job.reject(new TaskFailedError(`task ${job.name} could not be made durable`, { cause: error }))),
     );
   }
 
   private attemptFailed(job: Job, error: unknown): void {
+    if (error instanceof TransactionConflictError) this.counters.conflicts++;
+    else if (error instanceof TransactionTimeoutError) this.counters.timeouts++;
     if (isRetryable(error) && job.attempts < job.maxAttempts) {
       const ceiling = Math.min(this.options.retryBackoffMaxMs, RETRY_BACKOFF_BASE_MS * 2 ** (job.attempts - 1));
       const delay = this.options.random.next() * ceiling;
@@ -246,6 +264,7 @@ export class Kernel {
       return;
     }
     const failure = new TaskFailedError(`task ${job.name} failed after ${job.attempts} attempt(s): ${describe(error)}`, { cause: error });
+    this.counters.failed++;
     this.options.logger.warn("task failed", { task: job.name, attempts: job.attempts, error });
     this.settle(job, () => job.reject(failure));
   }

@@ -65,10 +65,15 @@ export class PasswordFileAuthenticator implements Authenticator {
       const parts = line.split(":");
       const [name, scheme, n, r, p, salt, hash] = parts;
       const numbers = [n, r, p].map(Number);
-      if (parts.length !== 7 || !name || scheme !== "scrypt" || numbers.some((v) => !Number.isInteger(v) || v <= 0) || !salt || !hash) {
-        throw new ConfigError(`${source} line ${index + 1}: expected name:scrypt:N:r:p:salt:hash`);
+      const where = `${source} line ${index + 1}`;
+      if (parts.length !== 7 || !name || scheme !== "scrypt" || numbers.some((v) => !Number.isInteger(v) || v <= 0)) {
+        throw new ConfigError(`${where}: expected name:scrypt:N:r:p:salt:hash`);
       }
-      entries.set(name, { cost: numbers[0]!, blockSize: numbers[1]!, parallelization: numbers[2]!, salt: Buffer.from(salt, "base64"), hash: Buffer.from(hash, "base64") });
+      const cost = numbers[0]!;
+      if (cost < 2 || (cost & (cost - 1)) !== 0) throw new ConfigError(`${where}: N must be a power of 2 greater than 1`);
+      const saltBytes = decodeBase64(salt ?? "", where, "salt");
+      const hashBytes = decodeBase64(hash ?? "", where, "hash");
+      entries.set(name, { cost, blockSize: numbers[1]!, parallelization: numbers[2]!, salt: saltBytes, hash: hashBytes });
     });
     return new PasswordFileAuthenticator(entries);
   }
@@ -83,11 +88,33 @@ export class PasswordFileAuthenticator implements Authenticator {
   }
 
   async authenticate(attempt: LoginAttempt): Promise<boolean> {
-    const entry = this.entries.get(attempt.name);
-    if (entry === undefined) return false;
+    const known = this.entries.get(attempt.name);
+    // An unknown name costs as much as a known one, so timing does not tell which names exist.
+    const entry = known ?? this.decoy();
     const hash = await derive(attempt.password, entry.salt, entry.hash.length, entry.cost, entry.blockSize, entry.parallelization);
-    return timingSafeEqual(hash, entry.hash);
+    return timingSafeEqual(hash, entry.hash) && known !== undefined;
   }
+
+  private decoyEntry: ScryptEntry | undefined;
+
+  /** An entry with the costs most real entries use, for unknown names. */
+  private decoy(): ScryptEntry {
+    if (this.decoyEntry === undefined) {
+      const model = this.entries.values().next().value ?? { cost: 16384, blockSize: 8, parallelization: 1 };
+      this.decoyEntry = { cost: model.cost, blockSize: model.blockSize, parallelization: model.parallelization, salt: Buffer.alloc(16), hash: Buffer.alloc(32) };
+    }
+    return this.decoyEntry;
+  }
+}
+
+/** Salts and hashes shorter than this are refused: an empty hash would match any password. */
+const MIN_SALT_OR_HASH_BYTES = 16;
+
+function decodeBase64(text: string, where: string, what: string): Buffer {
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(text)) throw new ConfigError(`${where}: the ${what} is not base64`);
+  const bytes = Buffer.from(text, "base64");
+  if (bytes.length < MIN_SALT_OR_HASH_BYTES) throw new ConfigError(`${where}: the ${what} must have at least ${MIN_SALT_OR_HASH_BYTES} bytes`);
+  return bytes;
 }
 
 function derive(password: string, salt: Buffer, length: number, cost: number, blockSize: number, parallelization: number): Promise<Buffer> {

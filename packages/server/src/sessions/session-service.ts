@@ -32,6 +32,8 @@ export interface SessionServiceOptions {
   readonly idleTimeoutMs: number | null;
   readonly disconnectDelayMs: number;
   readonly duplicateLogin: DuplicateLoginPolicy;
+  /** Logins one address may have in authentication at once; more are refused. */
+  readonly maxPendingLoginsPerAddress: number;
 }
 
 const SESSION_PREFIX = "session.";
@@ -69,9 +71,22 @@ class LiveSession {
   loginTimer: TimerHandle | undefined;
   /** Kernel-clock time of the last frame received. */
   lastHeard = 0;
+  /** Bytes of the messages waiting in the inbox. */
+  inboxBytes = 0;
+  readingPaused = false;
+  /** Resolves once this connection has no session any more (ended, refused or never logged in). */
+  readonly gone: Promise<void>;
+  markGone: () => void = () => undefined;
 
-  constructor(readonly connection: Connection) {}
+  constructor(readonly connection: Connection) {
+    this.gone = new Promise((resolve) => (this.markGone = resolve));
+  }
 }
+
+/** Inbox bytes past which a session's connection stops being read, and below which it resumes. */
+const INBOX_HIGH_WATER_BYTES = 1024 * 1024;
+const INBOX_LOW_WATER_BYTES = 256 * 1024;
+const INBOX_HIGH_WATER_COUNT = 4096;
 
 /** Counters for metrics and tests. */
 export interface SessionCounters {
@@ -80,6 +95,8 @@ export interface SessionCounters {
   protocolErrors: number;
   droppedMessages: number;
   disconnects: number;
+  /** Times a session's reading was paused because its inbox was full. */
+  pausedReads: number;
 }
 
 /**
@@ -88,7 +105,7 @@ export interface SessionCounters {
  * clean-up of sessions left over from before a restart.
  */
 export class SessionService implements ConnectionHandler, SessionOperations {
-  readonly counters: SessionCounters = { logins: 0, loginFailures: 0, protocolErrors: 0, droppedMessages: 0, disconnects: 0 };
+  readonly counters: SessionCounters = { logins: 0, loginFailures: 0, protocolErrors: 0, droppedMessages: 0, disconnects: 0, pausedReads: 0 };
   private readonly byConnection = new Map<Connection, LiveSession>();
   private readonly byId = new Map<bigint, LiveSession>();
   private readonly byName = new Map<string, LiveSession>();
@@ -100,6 +117,8 @@ export class SessionService implements ConnectionHandler, SessionOperations {
   private readonly endingInTransaction = new WeakMap<Transaction, Set<bigint>>();
   private channelHooks: ChannelHooks | undefined;
   private idleSweep: TimerHandle | undefined;
+  private stopping = false;
+  private readonly authenticating = new Map<string, number>();
 
   constructor(
     private readonly kernel: Kernel,
@@ -176,12 +195,16 @@ export class SessionService implements ConnectionHandler, SessionOperations {
     this.byConnection.delete(connection);
     if (live.loginTimer !== undefined) this.kernel.clock.clearTimer(live.loginTimer);
     live.connectionLost = true;
+    // At shutdown, sessions are left stored: the next start ends them with disconnected(false).
+    if (this.stopping) return;
     if (live.state === "active") this.enqueue(live, { kind: "drop" });
+    else if (live.state !== "logging-in") live.markGone();
     // "logging-in": the login completion sees connectionLost and ends the session.
   }
 
-  /** Stops the idle sweep (at shutdown). */
+  /** Stops ending sessions and the idle sweep: the server is shutting down. */
   stop(): void {
+    this.stopping = true;
     if (this.idleSweep !== undefined) this.kernel.clock.clearTimer(this.idleSweep);
     this.idleSweep = undefined;
   }
@@ -300,10 +323,19 @@ export class SessionService implements ConnectionHandler, SessionOperations {
         this.enqueue(live, { kind: "logout" });
         return;
       case "RECONNECT_REQUEST":
-        this.refuseAndClose(live, { op: "RECONNECT_FAILURE", reason: "reconnect refused" }, "reconnect is not supported yet");
-        return;
       case "RELOCATE_REQUEST":
-        this.refuseAndClose(live, { op: "RELOCATE_FAILURE", reason: "relocation refused" }, "relocation is not supported on a single node");
+        // Only a fresh connection may ask; on a session it is a protocol violation (and must not
+        // leave that session half-ended).
+        if (live.state !== "connected") {
+          this.violation(live, `${message.op} on a connection that already logged in`);
+          return;
+        }
+        if (message.version !== PROTOCOL_VERSION) {
+          live.connection.destroy(); // as for a login with another version: no reply
+          return;
+        }
+        if (message.op === "RECONNECT_REQUEST") this.refuseAndClose(live, { op: "RECONNECT_FAILURE", reason: "reconnect refused" }, "reconnect is not supported yet");
+        else this.refuseAndClose(live, { op: "RELOCATE_FAILURE", reason: "relocation refused" }, "relocation is not supported on a single node");
         return;
       case "SUSPEND_MESSAGES_COMPLETE":
         return; // no suspension is ever requested on a single node
@@ -313,12 +345,23 @@ export class SessionService implements ConnectionHandler, SessionOperations {
   private async login(live: LiveSession, name: string, password: string): Promise<void> {
     live.state = "authenticating";
     live.name = name;
+    const address = hostOf(live.connection.remoteAddress);
+    const inProgress = this.authenticating.get(address) ?? 0;
+    if (inProgress >= this.options.maxPendingLoginsPerAddress) {
+      this.refuseLogin(live, `more than ${this.options.maxPendingLoginsPerAddress} logins in progress from ${address}`);
+      return;
+    }
+    this.authenticating.set(address, inProgress + 1);
     let accepted: boolean;
     try {
       accepted = await this.authenticator.authenticate({ name, password, remoteAddress: live.connection.remoteAddress });
     } catch (error) {
       this.logger.warn("authenticator failed", { name, error });
       accepted = false;
+    } finally {
+      const left = (this.authenticating.get(address) ?? 1) - 1;
+      if (left === 0) this.authenticating.delete(address);
+      else this.authenticating.set(address, left);
     }
     if (live.connectionLost) return;
     if (!accepted) {
@@ -332,7 +375,11 @@ export class SessionService implements ConnectionHandler, SessionOperations {
         return;
       }
       this.logger.info("session replaced by a new login of the same name", { session: name });
-      existing.connection.close();
+      existing.connection.destroy();
+      // The old session's disconnected() commits before the new loggedIn runs, so game state
+      // kept by name is not overwritten by the old session's end (bounded, should that end fail).
+      await Promise.race([existing.gone, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
+      if (live.connectionLost) return;
     }
     this.byName.set(name, live);
     live.state = "logging-in";
@@ -345,6 +392,7 @@ export class SessionService implements ConnectionHandler, SessionOperations {
     }
     if ("refused" in outcome) {
       if (this.byName.get(name) === live) this.byName.delete(name);
+      live.markGone();
       if (!live.connectionLost) this.refuseLogin(live, outcome.refused);
       return;
     }
@@ -379,6 +427,7 @@ export class SessionService implements ConnectionHandler, SessionOperations {
       this.loginsInFlight.delete(tx);
     }
     if (listener === null || listener === undefined) {
+      this.channelHooks?.removeFromAll(tx, session, id); // loggedIn may have joined it somewhere
       tx.unbind(sessionKey(id), sessionKey(id));
       this.markEnding(tx, id);
       tx.remove(session);
@@ -394,6 +443,13 @@ export class SessionService implements ConnectionHandler, SessionOperations {
 
   private enqueue(live: LiveSession, item: InboxItem): void {
     live.inbox.push(item);
+    if (item.kind === "message" || item.kind === "channel") live.inboxBytes += item.message.length;
+    // A client that sends faster than its tasks run is slowed down, not buffered without limit.
+    if (!live.readingPaused && (live.inboxBytes > INBOX_HIGH_WATER_BYTES || live.inbox.length > INBOX_HIGH_WATER_COUNT)) {
+      live.readingPaused = true;
+      this.counters.pausedReads++;
+      live.connection.pauseReading();
+    }
     this.pump(live);
   }
 
@@ -402,6 +458,11 @@ export class SessionService implements ConnectionHandler, SessionOperations {
     if (live.busy || live.state !== "active") return;
     const item = live.inbox.shift();
     if (item === undefined) return;
+    if (item.kind === "message" || item.kind === "channel") live.inboxBytes -= item.message.length;
+    if (live.readingPaused && live.inboxBytes < INBOX_LOW_WATER_BYTES && live.inbox.length < INBOX_HIGH_WATER_COUNT / 4) {
+      live.readingPaused = false;
+      live.connection.resumeReading();
+    }
     live.busy = true;
     const done = () => {
       live.busy = false;
@@ -531,6 +592,7 @@ export class SessionService implements ConnectionHandler, SessionOperations {
   private detach(live: LiveSession): void {
     if (live.id !== undefined && this.byId.get(live.id) === live) this.byId.delete(live.id);
     if (this.byName.get(live.name) === live) this.byName.delete(live.name);
+    live.markGone();
   }
 
   private refuseLogin(live: LiveSession, reason: string): void {
@@ -579,6 +641,12 @@ export class SessionService implements ConnectionHandler, SessionOperations {
     }
     ending.add(id);
   }
+}
+
+/** The host part of `host:port` (IPv6 hosts contain colons too). */
+function hostOf(address: string): string {
+  const colon = address.lastIndexOf(":");
+  return colon <= 0 ? address : address.slice(0, colon);
 }
 
 function sessionKey(id: bigint): string {

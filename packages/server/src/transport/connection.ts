@@ -22,6 +22,10 @@ export interface Connection {
   close(): void;
   /** Closes at once, dropping what is queued. */
   destroy(): void;
+  /** Stops reading from the peer (backpressure: the peer's sends then wait in its own buffers). */
+  pauseReading(): void;
+  /** Reads again after {@link pauseReading}. */
+  resumeReading(): void;
   /** True once closed or closing. */
   readonly closed: boolean;
 }
@@ -44,4 +48,6 @@ export interface TransportLimits {
   readonly maxFrameBytes: number;
   /** Backlog of unsent bytes past which a connection is cut off. */
   readonly writeBufferBytes: number;
+  /** After a graceful close, how long the peer has to close its side before the server cuts it. */
+  readonly disconnectDelayMs: number;
 }

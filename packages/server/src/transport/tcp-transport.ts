@@ -119,6 +119,16 @@ class TcpConnection implements Connection {
     this.flush();
     this.ending = true;
     this.socket.end();
+    // A peer that never closes its side would keep the socket (and its session) forever.
+    setTimeout(() => this.socket.destroy(), this.limits.disconnectDelayMs).unref();
+  }
+
+  pauseReading(): void {
+    this.socket.pause();
+  }
+
+  resumeReading(): void {
+    if (!this.socket.destroyed) this.socket.resume();
   }
 
   destroy(): void {

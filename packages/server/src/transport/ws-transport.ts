@@ -25,6 +25,8 @@ export class WsTransport {
     // ws itself refuses (close 1009) a message over maxPayload before buffering it whole.
     this.server = new WebSocketServer({ server: http, path, maxPayload: limits.maxFrameBytes, perMessageDeflate: false });
     this.server.on("connection", (socket, request) => this.accept(socket, request));
+    // The HTTP server's errors (a port in use) are reported by its listen(); ws re-emits them here.
+    this.server.on("error", (error) => this.logger.debug("websocket server error", { error }));
   }
 
   /** Closes every WebSocket connection (the HTTP server is closed by its owner). */
@@ -103,6 +105,14 @@ class WsConnection implements Connection {
     this.flush();
     this.ending = true;
     this.socket.close(1000);
+  }
+
+  pauseReading(): void {
+    this.socket.pause();
+  }
+
+  resumeReading(): void {
+    if (this.socket.readyState === this.socket.OPEN) this.socket.resume();
   }
 
   destroy(code?: number, reason?: string): void {

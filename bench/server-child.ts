@@ -1,0 +1,30 @@
+// A system under test in its own process, driven over IPC by the benchmark runner.
+import { startSystem, type RunningSystem, type SystemOptions } from "./system.ts";
+
+type Command = { cmd: "start"; options: SystemOptions } | { cmd: "total" } | { cmd: "stats" } | { cmd: "stop" };
+
+let system: RunningSystem | undefined;
+let cpuAtStart = process.cpuUsage();
+
+process.on("message", (command: Command) => {
+  void handle(command).then((reply) => process.send!(reply));
+});
+
+async function handle(command: Command): Promise<unknown> {
+  switch (command.cmd) {
+    case "start":
+      system = await startSystem(command.options);
+      return { ready: true, port: system.port };
+    case "total":
+      return { total: await system!.total() };
+    case "stats": {
+      const cpu = process.cpuUsage(cpuAtStart);
+      cpuAtStart = process.cpuUsage();
+      return { cpuMs: (cpu.user + cpu.system) / 1000, counters: system!.counters() };
+    }
+    case "stop":
+      await system?.stop();
+      setImmediate(() => process.exit(0));
+      return { stopped: true };
+  }
+}

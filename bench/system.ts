@@ -1,0 +1,62 @@
+// The systems under test, started in this process.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { silentLogger, startServer, type Durability, type Server } from "shardless";
+import { MemoryBank, startBaselineServer } from "./baseline-server.ts";
+import Bank, { totalBalance, transfer } from "./transfer-app.ts";
+
+export type SystemName = "shardless" | "baseline-memory";
+
+/** A started system: a way to run one transfer in-process, a port for the network, and its total. */
+export interface RunningSystem {
+  readonly port: number;
+  /** Runs one transfer; resolves when it is done (durable, for Shardless). */
+  transfer(from: number, to: number, amount: number): Promise<boolean>;
+  total(): Promise<number>;
+  /** Commits and aborted attempts so far (0 for systems without transactions). */
+  counters(): { committed: number; conflicts: number };
+  stop(): Promise<void>;
+}
+
+export interface SystemOptions {
+  readonly system: SystemName;
+  readonly accounts: number;
+  readonly durability: Durability;
+}
+
+export async function startSystem(options: SystemOptions): Promise<RunningSystem> {
+  if (options.system === "baseline-memory") {
+    const bank = new MemoryBank(options.accounts);
+    const { port, server } = await startBaselineServer(bank);
+    return {
+      port,
+      transfer: (from, to, amount) => Promise.resolve(bank.transfer(from, to, amount)),
+      total: () => Promise.resolve(bank.total()),
+      counters: () => ({ committed: 0, conflicts: 0 }),
+      stop: () => new Promise((resolve) => server.close(() => resolve())),
+    };
+  }
+  const dataDir = mkdtempSync(join(tmpdir(), "shardless-bench-"));
+  const server: Server = await startServer({
+    app: Bank,
+    dataDir,
+    durability: options.durability,
+    logger: silentLogger,
+    tcpPort: 0,
+    httpPort: null,
+    host: "127.0.0.1",
+    appProperties: { accounts: String(options.accounts) },
+    writeBufferBytes: 4 * 1024 * 1024,
+  });
+  return {
+    port: server.tcpPort!,
+    transfer: (from, to, amount) => server.run("transfer", (ctx) => transfer(ctx, from, to, amount)),
+    total: () => server.run("total", (ctx) => totalBalance(ctx, options.accounts), { timeoutMs: Infinity }),
+    counters: () => ({ committed: server.taskCounters.committed, conflicts: server.taskCounters.conflicts }),
+    stop: async () => {
+      await server.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
