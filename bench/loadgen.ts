@@ -1,0 +1,135 @@
+// The load generator: its own process, so that it competes with the server for the cores as a
+// real client fleet would not, and so that its CPU is measured apart. Closed loop: each connection
+// keeps `window` requests outstanding; latency is request to reply.
+import { connect, type Socket } from "node:net";
+import { FrameReader, decodeServerMessage, encodeFrame, encodeMessage } from "@shardless/protocol";
+import { Latencies } from "./stats.ts";
+import { accountPicker, encodeRequest, pickPair, replyId } from "./workload.ts";
+
+export interface LoadOptions {
+  readonly port: number;
+  readonly connections: number;
+  readonly window: number;
+  readonly seconds: number;
+  readonly accounts: number;
+  readonly zipf: number;
+}
+
+export interface LoadResult {
+  readonly requests: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly p999Ms: number;
+  readonly seconds: number;
+  readonly cpuMs: number;
+  readonly bytesPerRequest: number;
+}
+
+class Client {
+  private readonly reader = new FrameReader();
+  private readonly sentAt = new Map<number, number>();
+  private nextId = 1;
+  private loggedIn: () => void = () => undefined;
+  bytesOut = 0;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly pick: () => number,
+    private readonly onReply: (latencyMs: number) => void,
+    private readonly running: () => boolean,
+  ) {
+    socket.on("data", (chunk: Buffer) => {
+      for (const payload of this.reader.push(chunk)) this.receive(payload);
+    });
+  }
+
+  login(name: string): Promise<void> {
+    const done = new Promise<void>((resolve) => (this.loggedIn = resolve));
+    this.write(encodeMessage({ op: "LOGIN_REQUEST", version: 5, name, password: "" }));
+    return done;
+  }
+
+  fill(window: number): void {
+    while (this.sentAt.size < window && this.running()) this.request();
+  }
+
+  private request(): void {
+    const id = this.nextId++;
+    const [from, to] = pickPair(this.pick);
+    this.sentAt.set(id, performance.now());
+    this.write(encodeMessage({ op: "SESSION_MESSAGE", message: encodeRequest(id, from, to, 1) }));
+  }
+
+  private receive(payload: Uint8Array): void {
+    const message = decodeServerMessage(payload);
+    if (message.op === "LOGIN_SUCCESS") this.loggedIn();
+    if (message.op !== "SESSION_MESSAGE") return;
+    const id = replyId(message.message);
+    const sent = this.sentAt.get(id);
+    if (sent === undefined) return;
+    this.sentAt.delete(id);
+    this.onReply(performance.now() - sent);
+    if (this.running()) this.request();
+  }
+
+  private write(payload: Uint8Array): void {
+    const frame = encodeFrame(payload);
+    this.bytesOut += frame.length;
+    this.socket.write(frame);
+  }
+}
+
+/** Runs the load against `options.port` and reports what it measured. */
+export async function runLoad(options: LoadOptions, progress: (done: number) => void = () => undefined): Promise<LoadResult> {
+  const pick = accountPicker(options.accounts, options.zipf);
+  const latencies = new Latencies();
+  let measuring = false;
+  let running = true;
+  const clients: Client[] = [];
+  const sockets: Socket[] = [];
+  for (let i = 0; i < options.connections; i++) {
+    const socket = connect({ port: options.port, host: "127.0.0.1", noDelay: true });
+    await new Promise<void>((resolve, reject) => {
+      socket.once("connect", resolve);
+      socket.once("error", reject);
+    });
+    sockets.push(socket);
+    const client = new Client(socket, pick, (ms) => measuring && latencies.add(ms), () => running);
+    await client.login(`bench-${i}`);
+    clients.push(client);
+  }
+  for (const client of clients) client.fill(options.window);
+  await new Promise((resolve) => setTimeout(resolve, 500)); // warm-up, not measured
+  const cpuBefore = process.cpuUsage();
+  const bytesBefore = clients.reduce((sum, client) => sum + client.bytesOut, 0);
+  const started = performance.now();
+  measuring = true;
+  const ticker = setInterval(() => progress(latencies.size), 1000);
+  await new Promise((resolve) => setTimeout(resolve, options.seconds * 1000));
+  measuring = false;
+  clearInterval(ticker);
+  const seconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
+  running = false;
+  const bytesOut = clients.reduce((sum, client) => sum + client.bytesOut, 0) - bytesBefore;
+  for (const socket of sockets) socket.destroy();
+  const [p50Ms, p99Ms, p999Ms] = latencies.percentiles(0.5, 0.99, 0.999);
+  return {
+    requests: latencies.size,
+    p50Ms: p50Ms!,
+    p99Ms: p99Ms!,
+    p999Ms: p999Ms!,
+    seconds,
+    cpuMs: (cpu.user + cpu.system) / 1000,
+    bytesPerRequest: latencies.size === 0 ? 0 : bytesOut / latencies.size,
+  };
+}
+
+// As a child process: one run, options from the parent, result back over IPC.
+if (process.send !== undefined && process.argv.includes("--child")) {
+  process.once("message", (options: LoadOptions) => {
+    void runLoad(options, (done) => process.send!({ progress: done })).then((result) => {
+      process.send!({ result }, () => process.exit(0));
+    });
+  });
+}
