@@ -5,6 +5,8 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { open } from "lmdb";
 import { DataFormatError, DataLockedError, LmdbDataStore, MemoryDataStore, type CommitBatch, type DataStore } from "shardless";
+import fc from "fast-check";
+import { compareUtf8 } from "../src/kernel/data-store.ts";
 import { tempDir } from "./helpers.ts";
 
 interface StoreFactory {
@@ -140,5 +142,18 @@ describe("LmdbDataStore specifics", () => {
     assert.throws(() => LmdbDataStore.open({ path }), formatError);
     // The failed open released the directory: a second attempt fails the same way, not as locked.
     assert.throws(() => LmdbDataStore.open({ path }), formatError);
+  });
+});
+
+describe("compareUtf8", () => {
+  it("orders well-formed strings exactly as their UTF-8 bytes", () => {
+    const text = fc.string({ unit: "grapheme-composite", maxLength: 8 });
+    fc.assert(
+      fc.property(text, text, (a, b) => {
+        assert.equal(Math.sign(compareUtf8(a, b)), Math.sign(Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"))));
+      }),
+      { numRuns: 5000 },
+    );
+    assert.ok(compareUtf8("\u{1F600}", "\uFFFD") > 0, "an astral character sorts after U+FFFD in UTF-8");
   });
 });

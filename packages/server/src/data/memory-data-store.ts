@@ -15,8 +15,11 @@ export class MemoryDataStore implements DataStore {
   readonly kind = "memory";
   private readonly objects = new Map<bigint, ObjectRecord>();
   private readonly bindings = new Map<string, BindingRecord>();
-  /** Binding keys in UTF-8 byte order, for `nextBindingName`. */
-  private sortedNames: string[] = [];
+  /**
+   * Binding keys in UTF-8 byte order, for `nextBindingName`; rebuilt when a scan follows a change
+   * of the set of names (scans are rare next to writes, so writes stay O(1)).
+   */
+  private sortedNames: string[] | undefined = [];
   private meta: StoreMeta | undefined;
   private closed = false;
 
@@ -37,10 +40,11 @@ export class MemoryDataStore implements DataStore {
 
   nextBindingName(after: string | undefined, prefix: string): string | undefined {
     this.assertOpen();
+    const names = (this.sortedNames ??= [...this.bindings.keys()].sort(compareUtf8));
     const start = after === undefined || compareUtf8(after, prefix) < 0 ? prefix : after;
-    let index = this.lowerBound(start);
-    if (index < this.sortedNames.length && this.sortedNames[index] === start && after !== undefined && start === after) index++;
-    const candidate = this.sortedNames[index];
+    let index = lowerBound(names, start);
+    if (start === after && names[index] === after) index++;
+    const candidate = names[index];
     return candidate !== undefined && candidate.startsWith(prefix) ? candidate : undefined;
   }
 
@@ -61,30 +65,27 @@ export class MemoryDataStore implements DataStore {
   }
 
   private applyBinding(name: string, id: bigint | null, version: number): void {
-    const index = this.lowerBound(name);
-    const present = this.sortedNames[index] === name;
     if (id === null) {
-      if (present) this.sortedNames.splice(index, 1);
-      this.bindings.delete(name);
+      if (this.bindings.delete(name)) this.sortedNames = undefined;
       return;
     }
-    if (!present) this.sortedNames.splice(index, 0, name);
+    if (!this.bindings.has(name)) this.sortedNames = undefined;
     this.bindings.set(name, { id, version });
-  }
-
-  /** Index of the first name not less than `name` in byte order. */
-  private lowerBound(name: string): number {
-    let low = 0;
-    let high = this.sortedNames.length;
-    while (low < high) {
-      const middle = (low + high) >>> 1;
-      if (compareUtf8(this.sortedNames[middle]!, name) < 0) low = middle + 1;
-      else high = middle;
-    }
-    return low;
   }
 
   private assertOpen(): void {
     if (this.closed) throw new Error("MemoryDataStore used after close");
   }
+}
+
+/** Index of the first of the sorted `names` not less than `name` in UTF-8 byte order. */
+function lowerBound(names: readonly string[], name: string): number {
+  let low = 0;
+  let high = names.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (compareUtf8(names[middle]!, name) < 0) low = middle + 1;
+    else high = middle;
+  }
+  return low;
 }

@@ -83,7 +83,21 @@ export const STORE_FORMAT_VERSION = 1;
 /** Longest binding key a store must accept, in UTF-8 bytes (LMDB's key limit, with room to spare). */
 export const MAX_BINDING_KEY_BYTES = 480;
 
-/** Compares two strings by the bytes of their UTF-8 encodings. */
+/**
+ * Compares two well-formed strings by the bytes of their UTF-8 encodings, without encoding them.
+ * UTF-8 byte order is code-point order; UTF-16 code-unit order agrees with it except that a
+ * surrogate (part of a character above U+FFFF) must sort after every other code unit.
+ */
 export function compareUtf8(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
+  const length = Math.min(a.length, b.length);
+  for (let i = 0; i < length; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    const xSurrogate = x >= 0xd800 && x <= 0xdfff;
+    const ySurrogate = y >= 0xd800 && y <= 0xdfff;
+    if (xSurrogate !== ySurrogate) return xSurrogate ? 1 : -1;
+    return x - y;
+  }
+  return a.length - b.length;
 }
