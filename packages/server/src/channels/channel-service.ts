@@ -25,14 +25,13 @@ export class ChannelService implements ChannelOperations {
 
   /** The game-facing ChannelManager of `tx`. */
   managerFor(tx: Transaction): ChannelManager {
-    return {
-      createChannel: (name, listener, delivery) => this.create(tx, name, listener, delivery),
-      getChannel: (name) => {
-        tx.check("ChannelManager.getChannel");
-        const key = channelKey(name);
-        return tx.getBound(key, name, false) as ChannelRecord;
-      },
-    };
+    return new TransactionChannelManager(this, tx);
+  }
+
+  /** The channel named `name`, in `tx`. */
+  get(tx: Transaction, name: string): Channel {
+    tx.check("ChannelManager.getChannel");
+    return tx.getBound(channelKey(name), name, false) as ChannelRecord;
   }
 
   join(channel: ChannelRecord, sessions: readonly ClientSession[]): void {
@@ -120,7 +119,8 @@ export class ChannelService implements ChannelOperations {
     return true;
   }
 
-  private create(tx: Transaction, name: string, listener: ChannelListener | null, delivery: Delivery): Channel {
+  /** Creates a channel in `tx`. */
+  create(tx: Transaction, name: string, listener: ChannelListener | null, delivery: Delivery): Channel {
     tx.check("ChannelManager.createChannel");
     if (typeof name !== "string") throw new TypeError("channel names are strings");
     if (!DELIVERIES.has(delivery)) throw new RangeError(`unknown delivery ${String(delivery)}`);
@@ -138,6 +138,22 @@ export class ChannelService implements ChannelOperations {
   private announceLeave(tx: Transaction, sessionId: bigint, channelId: bigint): void {
     const payload = encodeMessage({ op: "CHANNEL_LEAVE", channelId });
     tx.addEffect(() => this.sessionService.channelLeft(sessionId, channelId, payload));
+  }
+}
+
+/** The game-facing ChannelManager of one transaction. */
+class TransactionChannelManager implements ChannelManager {
+  constructor(
+    private readonly service: ChannelService,
+    private readonly tx: Transaction,
+  ) {}
+
+  createChannel(name: string, listener: ChannelListener | null, delivery: Delivery): Channel {
+    return this.service.create(this.tx, name, listener, delivery);
+  }
+
+  getChannel(name: string): Channel {
+    return this.service.get(this.tx, name);
   }
 }
 

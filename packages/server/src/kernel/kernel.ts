@@ -1,14 +1,14 @@
 import { withActiveTransaction } from "../api/active-transaction.js";
 import { isRetryable, TaskFailedError, TransactionConflictError, TransactionTimeoutError } from "../api/errors.js";
 import type { ChannelManager } from "../api/channel.js";
-import type { TaskContext, TaskLog, TaskManager } from "../api/types.js";
+import type { DataManager, TaskContext, TaskLog, TaskManager } from "../api/types.js";
 import type { Clock, TimerHandle } from "./clock.js";
 import { Committer } from "./committer.js";
 import { TransactionDataManager } from "./data-manager.js";
 import type { DataStore } from "./data-store.js";
 import type { Logger } from "./logger.js";
 import type { Random } from "./random.js";
-import { callSync, Transaction } from "./transaction.js";
+import { callSync, Transaction, type TransactionHooks } from "./transaction.js";
 
 /** What the kernel needs from the services above it, installed by the composition root. */
 export interface TaskServiceHooks {
@@ -88,6 +88,14 @@ export class Kernel {
   private checkpointTimer: TimerHandle | undefined;
   private taskService: TaskServiceHooks | undefined;
   private readonly services = new Map<string, unknown>();
+  /** What every transaction asks of the kernel; one object, not one per transaction. */
+  private readonly transactionHooks: TransactionHooks = {
+    cancelPeriodicTask: (tx, id) => this.hooks().cancelPeriodicTask(tx, id),
+    service: <T>(name: string): T => {
+      if (!this.services.has(name)) throw new Error(`no service named ${name} on this server`);
+      return this.services.get(name) as T;
+    },
+  };
   private closed = false;
 
   constructor(private readonly options: KernelOptions) {
@@ -152,24 +160,9 @@ export class Kernel {
    * to interleave transactions. The caller must `commit()` or `abort()` it.
    */
   openTransaction(name: string, timeoutMs: number = this.options.txnTimeoutMs): Transaction {
-    const hooks = {
-      cancelPeriodicTask: (t: Transaction, id: bigint) => this.hooks().cancelPeriodicTask(t, id),
-      service: <T>(name: string): T => {
-        if (!this.services.has(name)) throw new Error(`no service named ${name} on this server`);
-        return this.services.get(name) as T;
-      },
-    };
-    const tx = new Transaction(this.committer, this.options.clock, hooks, {
-      timeoutMs,
-      appTimeMs: this.appTimeMs(),
-      name,
-    });
-    try {
-      tx.context = this.contextFor(tx);
-    } catch (error) {
-      tx.abort(); // a transaction that never ends would stop the committer from pruning
-      throw error;
-    }
+    const services = this.hooks(); // before begin(): a transaction that never ends would stop pruning
+    const tx = new Transaction(this.committer, this.options.clock, this.transactionHooks, { timeoutMs, appTimeMs: this.appTimeMs(), name });
+    tx.context = new TransactionContext(tx, services, this.options.logger);
     return tx;
   }
 
@@ -199,13 +192,6 @@ export class Kernel {
   private hooks(): TaskServiceHooks {
     if (this.taskService === undefined) throw new Error("task service not installed");
     return this.taskService;
-  }
-
-  private contextFor(tx: Transaction): TaskContext {
-    const data = new TransactionDataManager(tx);
-    const hooks = this.hooks();
-    const log = bufferedLog(tx, this.options.logger);
-    return { data, tasks: hooks.taskManagerFor(tx), channels: hooks.channelManagerFor(tx), log, now: () => tx.appTimeMs };
   }
 
   private schedulePump(): void {
@@ -286,8 +272,68 @@ function describe(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
-function bufferedLog(tx: Transaction, logger: Logger): TaskLog {
-  const write = (level: keyof TaskLog) => (message: string, fields?: Readonly<Record<string, unknown>>) =>
-    tx.addEffect(() => logger[level](message, { task: tx.name, ...fields }));
-  return { debug: write("debug"), info: write("info"), warn: write("warn"), error: write("error") };
+/**
+ * The TaskContext of one transaction. Its parts are made on first use: most tasks touch only
+ * `data`, and every object made here is made once per task.
+ */
+class TransactionContext implements TaskContext {
+  private dataManager: DataManager | undefined;
+  private taskManager: TaskManager | undefined;
+  private channelManager: ChannelManager | undefined;
+  private taskLog: TaskLog | undefined;
+
+  constructor(
+    private readonly tx: Transaction,
+    private readonly services: TaskServiceHooks,
+    private readonly logger: Logger,
+  ) {}
+
+  get data(): DataManager {
+    return (this.dataManager ??= new TransactionDataManager(this.tx));
+  }
+
+  get tasks(): TaskManager {
+    return (this.taskManager ??= this.services.taskManagerFor(this.tx));
+  }
+
+  get channels(): ChannelManager {
+    return (this.channelManager ??= this.services.channelManagerFor(this.tx));
+  }
+
+  get log(): TaskLog {
+    return (this.taskLog ??= new BufferedTaskLog(this.tx, this.logger));
+  }
+
+  now(): number {
+    return this.tx.appTimeMs;
+  }
+}
+
+/** Log lines held in the transaction's effects: written once, if it commits. */
+class BufferedTaskLog implements TaskLog {
+  constructor(
+    private readonly tx: Transaction,
+    private readonly logger: Logger,
+  ) {}
+
+  debug(message: string, fields?: Readonly<Record<string, unknown>>): void {
+    this.write("debug", message, fields);
+  }
+
+  info(message: string, fields?: Readonly<Record<string, unknown>>): void {
+    this.write("info", message, fields);
+  }
+
+  warn(message: string, fields?: Readonly<Record<string, unknown>>): void {
+    this.write("warn", message, fields);
+  }
+
+  error(message: string, fields?: Readonly<Record<string, unknown>>): void {
+    this.write("error", message, fields);
+  }
+
+  private write(level: keyof TaskLog, message: string, fields: Readonly<Record<string, unknown>> | undefined): void {
+    const task = this.tx.name;
+    this.tx.addEffect(() => this.logger[level](message, { task, ...fields }));
+  }
 }

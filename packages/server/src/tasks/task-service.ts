@@ -54,21 +54,7 @@ export class TaskService {
 
   /** The game-facing TaskManager of `tx`. */
   taskManagerFor(tx: Transaction): TaskManager {
-    return {
-      scheduleTask: (task: Task, delayMs = 0) => {
-        this.schedule(tx, task, delayMs, 0);
-      },
-      schedulePeriodicTask: (task: Task, delayMs: number, periodMs: number) => {
-        if (!(typeof periodMs === "number" && Number.isFinite(periodMs) && periodMs > 0)) {
-          throw new RangeError(`periodMs must be a finite number > 0, got ${String(periodMs)}`);
-        }
-        return new PeriodicTaskHandle(this.schedule(tx, task, delayMs, periodMs));
-      },
-      shouldContinue: () => {
-        tx.check("TaskManager.shouldContinue");
-        return tx.budgetLeft() > 0.5;
-      },
-    };
+    return new TransactionTaskManager(this, tx);
   }
 
   /** Cancels the periodic task with record id `handleId` in `tx`; nothing if already gone. */
@@ -105,7 +91,8 @@ export class TaskService {
     this.timer = undefined;
   }
 
-  private schedule(tx: Transaction, task: Task, delayMs: number, periodMs: number): bigint {
+  /** Stores a pending task for `task` in `tx`; returns the record's id. */
+  schedule(tx: Transaction, task: Task, delayMs: number, periodMs: number): bigint {
     tx.check("TaskManager");
     if (typeof task !== "object" || task === null || typeof (task as Partial<Task>).run !== "function") {
       throw new ManagedObjectError("a scheduled task must be a managed object with a run(ctx) method");
@@ -221,6 +208,30 @@ export class TaskService {
       const task = tx.tryGetObject(record.task.id);
       if (task !== undefined) tx.remove(task);
     }
+  }
+}
+
+/** The game-facing TaskManager of one transaction. */
+class TransactionTaskManager implements TaskManager {
+  constructor(
+    private readonly service: TaskService,
+    private readonly tx: Transaction,
+  ) {}
+
+  scheduleTask(task: Task, delayMs = 0): void {
+    this.service.schedule(this.tx, task, delayMs, 0);
+  }
+
+  schedulePeriodicTask(task: Task, delayMs: number, periodMs: number): PeriodicTaskHandle {
+    if (!(typeof periodMs === "number" && Number.isFinite(periodMs) && periodMs > 0)) {
+      throw new RangeError(`periodMs must be a finite number > 0, got ${String(periodMs)}`);
+    }
+    return new PeriodicTaskHandle(this.service.schedule(this.tx, task, delayMs, periodMs));
+  }
+
+  shouldContinue(): boolean {
+    this.tx.check("TaskManager.shouldContinue");
+    return this.tx.budgetLeft() > 0.5;
   }
 }
 
