@@ -247,6 +247,7 @@ A Shardless request is answered only after its commit is durable (fsync with \`s
 ${rows.join("\n")}
 
 CPU is a fraction of one core; with 2 cores the load generator competes with the server for them.
+Where the time goes, and what limits each placement: [performance.md](performance.md).
 Workers on every core, the room and echo workloads, open-loop rate stepping, and the PostgreSQL,
 SQLite and Colyseus comparisons are not measured yet.
 `;
