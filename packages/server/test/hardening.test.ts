@@ -19,7 +19,7 @@ import {
   type StartServerOptions,
   type TaskContext,
 } from "shardless";
-import { CapturingLogger, testServer } from "./helpers.ts";
+import { CapturingLogger, eventually, testServer } from "./helpers.ts";
 import { RawClient } from "./raw-client.ts";
 
 @managed("hard.Journal")
@@ -61,14 +61,7 @@ function server(options: Partial<StartServerOptions> = {}): Promise<Server> {
 
 const journal = (s: Server) => s.run("journal", (ctx) => [...ctx.data.getBinding<Journal>("journal").lines]);
 
-async function eventually(s: Server, line: string): Promise<string[]> {
-  for (let i = 0; i < 300; i++) {
-    const lines = await journal(s);
-    if (lines.includes(line)) return lines;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  assert.fail(`never saw ${JSON.stringify(line)} in ${JSON.stringify(await journal(s))}`);
-}
+const waitForJournal = (s: Server, line: string) => eventually(`journal line ${JSON.stringify(line)}`, () => journal(s), (lines) => lines.includes(line));
 
 describe("hardening", () => {
   it("ends a logged-in session that sends RECONNECT_REQUEST, instead of leaving it stuck", async () => {
@@ -77,7 +70,7 @@ describe("hardening", () => {
     await alice.next(); // the lobby join
     alice.send({ op: "RECONNECT_REQUEST", version: 5, reconnectKey: new Uint8Array(16) });
     await alice.whenClosed();
-    await eventually(s, "alice disconnected(false)");
+    await waitForJournal(s, "alice disconnected(false)");
     const again = await RawClient.login(s.tcpPort!, "alice");
     again.close();
   });
@@ -95,7 +88,7 @@ describe("hardening", () => {
     const bob = await RawClient.login(s.tcpPort!, "bob", "", { allowHalfOpen: true });
     await bob.next();
     bob.say("disconnect me");
-    await eventually(s, "bob disconnected(false)");
+    await waitForJournal(s, "bob disconnected(false)");
     assert.equal(s.sessionCount, 0);
   });
 

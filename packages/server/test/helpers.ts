@@ -32,6 +32,20 @@ export class CapturingLogger implements Logger {
   }
 }
 
+/**
+ * Polls `probe` until it returns something that `accept` takes, or fails after `timeoutMs`
+ * naming `what` and the last value seen.
+ */
+export async function eventually<T>(what: string, probe: () => Promise<T>, accept: (value: T) => boolean, timeoutMs = 6000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (accept(value)) return value;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}; last seen: ${JSON.stringify(value)}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 /** Starts a server on an in-memory store and a manual clock unless told otherwise; closed after the file. */
 export async function testServer(options: StartServerOptions): Promise<Server> {
   const server = await startServer({ durability: "memory", clock: new ManualClock(), logger: silentLogger, tcpPort: null, httpPort: null, ...options });

@@ -18,7 +18,7 @@ import {
   type TaskContext,
 } from "shardless";
 import { RawClient } from "./raw-client.ts";
-import { CapturingLogger, tempDir, testServer } from "./helpers.ts";
+import { CapturingLogger, eventually, tempDir, testServer } from "./helpers.ts";
 
 const text = (value: string) => new TextEncoder().encode(value);
 const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
@@ -71,14 +71,7 @@ async function server(options: Partial<StartServerOptions> = {}): Promise<Server
 
 const journal = (s: Server) => s.run("journal", (ctx) => [...ctx.data.getBinding<Journal>("journal").lines]);
 
-async function waitForJournal(s: Server, line: string): Promise<string[]> {
-  for (let i = 0; i < 200; i++) {
-    const lines = await journal(s);
-    if (lines.includes(line)) return lines;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  assert.fail(`journal never got ${JSON.stringify(line)}: ${JSON.stringify(await journal(s))}`);
-}
+const waitForJournal = (s: Server, line: string) => eventually(`journal line ${JSON.stringify(line)}`, () => journal(s), (lines) => lines.includes(line));
 
 describe("sessions over TCP", () => {
   it("writes LOGIN_SUCCESS before anything loggedIn sent", async () => {

@@ -69,6 +69,7 @@ describe("WebSocket transport", () => {
       const attacker = await WsClient.open(server.httpPort!);
       attack(attacker.socket);
       await attacker.until(() => attacker.closeCode !== undefined, `${what} to close the connection`);
+      if (what === "text") assert.equal(attacker.closeCode, 1003, "text is refused as unsupported data");
       bystander.send({ op: "SESSION_MESSAGE", message: new TextEncoder().encode(what) });
       expected++;
       await bystander.until(() => bystander.received.length === expected, `echo after ${what}`);

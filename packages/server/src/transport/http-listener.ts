@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import type { Logger } from "../kernel/logger.js";
 import type { ConnectionHandler, TransportLimits } from "./connection.js";
+import { listen } from "./queued-connection.js";
 import { WsTransport } from "./ws-transport.js";
 
 /** Path of the WebSocket endpoint on the HTTP port. */
@@ -19,13 +19,7 @@ export class HttpListener {
 
   /** Starts listening; resolves with the port (useful when `port` is 0). */
   listen(port: number, host: string): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.once("error", reject);
-      this.server.listen(port, host, () => {
-        this.server.off("error", reject);
-        resolve((this.server.address() as AddressInfo).port);
-      });
-    });
+    return listen(this.server, port, host);
   }
 
   /** Closes WebSocket connections and the HTTP server. */

@@ -1,7 +1,8 @@
-import { createServer, type AddressInfo, type Server, type Socket } from "node:net";
+import { createServer, type Server, type Socket } from "node:net";
 import { FrameReader, ProtocolError, encodeFrame } from "@shardless/protocol";
 import type { Logger } from "../kernel/logger.js";
-import type { Connection, ConnectionHandler, TransportLimits } from "./connection.js";
+import type { ConnectionHandler, TransportLimits } from "./connection.js";
+import { listen, QueuedConnection } from "./queued-connection.js";
 
 /** Darkstar's frames over TCP: a 2-byte big-endian length, then the payload. */
 export class TcpTransport {
@@ -20,13 +21,7 @@ export class TcpTransport {
 
   /** Starts listening; resolves with the port (useful when `port` is 0). */
   listen(port: number, host: string): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.once("error", reject);
-      this.server.listen(port, host, () => {
-        this.server.off("error", reject);
-        resolve((this.server.address() as AddressInfo).port);
-      });
-    });
+    return listen(this.server, port, host);
   }
 
   /** Stops accepting and destroys every connection. */
@@ -68,59 +63,16 @@ export class TcpTransport {
   }
 }
 
-class TcpConnection implements Connection {
+class TcpConnection extends QueuedConnection {
   readonly transport = "tcp";
-  readonly remoteAddress: string;
-  private queued: Uint8Array[] = [];
-  private queuedBytes = 0;
-  private flushScheduled = false;
-  private ending = false;
 
   constructor(
-    readonly id: number,
+    id: number,
     private readonly socket: Socket,
-    private readonly limits: TransportLimits,
-    private readonly logger: Logger,
+    limits: TransportLimits,
+    logger: Logger,
   ) {
-    this.remoteAddress = `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`;
-  }
-
-  get closed(): boolean {
-    return this.ending || this.socket.destroyed;
-  }
-
-  bufferedBytes(): number {
-    return this.socket.writableLength + this.queuedBytes;
-  }
-
-  send(payload: Uint8Array): void {
-    if (this.closed) return;
-    const frame = encodeFrame(payload);
-    this.queued.push(frame);
-    this.queuedBytes += frame.length;
-    if (this.bufferedBytes() > this.limits.writeBufferBytes) {
-      this.logger.warn("client is not reading; connection cut off at its write buffer", {
-        connection: this.id,
-        bufferedBytes: this.bufferedBytes(),
-        writeBufferBytes: this.limits.writeBufferBytes,
-      });
-      this.destroy();
-      return;
-    }
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      // Everything sent during this run of effects leaves in one write.
-      queueMicrotask(() => this.flush());
-    }
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.flush();
-    this.ending = true;
-    this.socket.end();
-    // A peer that never closes its side would keep the socket (and its session) forever.
-    setTimeout(() => this.socket.destroy(), this.limits.disconnectDelayMs).unref();
+    super(id, `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`, limits, logger);
   }
 
   pauseReading(): void {
@@ -131,19 +83,25 @@ class TcpConnection implements Connection {
     if (!this.socket.destroyed) this.socket.resume();
   }
 
-  destroy(): void {
-    this.queued = [];
-    this.queuedBytes = 0;
-    this.ending = true;
-    this.socket.destroy();
+  protected socketBacklog(): number {
+    return this.socket.writableLength;
   }
 
-  private flush(): void {
-    this.flushScheduled = false;
-    if (this.queued.length === 0 || this.socket.destroyed) return;
-    const data = this.queued.length === 1 ? this.queued[0]! : Buffer.concat(this.queued, this.queuedBytes);
-    this.queued = [];
-    this.queuedBytes = 0;
-    this.socket.write(data);
+  protected socketClosed(): boolean {
+    return this.socket.destroyed;
+  }
+
+  protected write(payloads: Uint8Array[]): void {
+    // One write for everything queued: length-prefixed frames back to back.
+    const frames = payloads.map(encodeFrame);
+    this.socket.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
+  }
+
+  protected endSocket(): void {
+    this.socket.end();
+  }
+
+  protected killSocket(): void {
+    this.socket.destroy();
   }
 }

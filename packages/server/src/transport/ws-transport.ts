@@ -2,7 +2,8 @@ import type { IncomingMessage, Server as HttpServer } from "node:http";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import type { Logger } from "../kernel/logger.js";
 import { ProtocolError } from "@shardless/protocol";
-import type { Connection, ConnectionHandler, TransportLimits } from "./connection.js";
+import type { ConnectionHandler, TransportLimits } from "./connection.js";
+import { QueuedConnection } from "./queued-connection.js";
 
 /** WebSocket close code for a message type the endpoint cannot accept (RFC 6455). */
 const UNSUPPORTED_DATA = 1003;
@@ -53,7 +54,7 @@ export class WsTransport {
     socket.on("message", (data: RawData, isBinary: boolean) => {
       if (connection.closed) return;
       if (!isBinary) {
-        connection.destroy(UNSUPPORTED_DATA, "text messages are not part of the protocol");
+        connection.closeWith(UNSUPPORTED_DATA, "text messages are not part of the protocol");
         this.handler.protocolError(connection, new ProtocolError("unknown-opcode", "a text WebSocket message"));
         return;
       }
@@ -62,49 +63,17 @@ export class WsTransport {
   }
 }
 
-class WsConnection implements Connection {
+class WsConnection extends QueuedConnection {
   readonly transport = "ws";
-  private queued: Uint8Array[] = [];
-  private queuedBytes = 0;
-  private flushScheduled = false;
-  private ending = false;
 
   constructor(
-    readonly id: number,
+    id: number,
     private readonly socket: WebSocket,
-    readonly remoteAddress: string,
-    private readonly limits: TransportLimits,
-    private readonly logger: Logger,
-  ) {}
-
-  get closed(): boolean {
-    return this.ending || this.socket.readyState !== this.socket.OPEN;
-  }
-
-  bufferedBytes(): number {
-    return this.socket.bufferedAmount + this.queuedBytes;
-  }
-
-  send(payload: Uint8Array): void {
-    if (this.closed) return;
-    this.queued.push(payload);
-    this.queuedBytes += payload.length;
-    if (this.bufferedBytes() > this.limits.writeBufferBytes) {
-      this.logger.warn("client is not reading; connection cut off at its write buffer", { connection: this.id, bufferedBytes: this.bufferedBytes() });
-      this.destroy();
-      return;
-    }
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      queueMicrotask(() => this.flush());
-    }
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.flush();
-    this.ending = true;
-    this.socket.close(1000);
+    remoteAddress: string,
+    limits: TransportLimits,
+    logger: Logger,
+  ) {
+    super(id, remoteAddress, limits, logger);
   }
 
   pauseReading(): void {
@@ -115,22 +84,33 @@ class WsConnection implements Connection {
     if (this.socket.readyState === this.socket.OPEN) this.socket.resume();
   }
 
-  destroy(code?: number, reason?: string): void {
-    this.queued = [];
-    this.queuedBytes = 0;
-    this.ending = true;
-    if (code !== undefined && this.socket.readyState === this.socket.OPEN) this.socket.close(code, reason);
-    else this.socket.terminate();
+  /** Closes with a WebSocket close code (for a protocol violation), or at once without one. */
+  closeWith(code: number, reason: string): void {
+    this.abandon();
+    if (this.socket.readyState !== this.socket.OPEN) return;
+    this.socket.close(code, reason);
+    setTimeout(() => this.killSocket(), this.limits.disconnectDelayMs).unref();
   }
 
-  private flush(): void {
-    this.flushScheduled = false;
-    if (this.queued.length === 0 || this.socket.readyState !== this.socket.OPEN) return;
-    const queued = this.queued;
-    this.queued = [];
-    this.queuedBytes = 0;
+  protected socketBacklog(): number {
+    return this.socket.bufferedAmount;
+  }
+
+  protected socketClosed(): boolean {
+    return this.socket.readyState !== this.socket.OPEN;
+  }
+
+  protected write(payloads: Uint8Array[]): void {
     // One WebSocket message per frame, as the protocol says.
-    for (const payload of queued) this.socket.send(payload, { binary: true });
+    for (const payload of payloads) this.socket.send(payload, { binary: true });
+  }
+
+  protected endSocket(): void {
+    this.socket.close(1000);
+  }
+
+  protected killSocket(): void {
+    this.socket.terminate();
   }
 }
 
