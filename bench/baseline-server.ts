@@ -1,10 +1,13 @@
-// The "no framework" upper bound: a hand-written Node server speaking the same frames, holding the
-// accounts in a plain array. No transactions, no persistence, no per-session ordering machinery.
+// Servers that speak the same frames as Shardless, for the baselines: each request handled by a
+// function, one at a time per connection (the per-client order Shardless also keeps).
 import { createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { FrameReader, decodeClientMessage, encodeFrame, encodeMessage } from "@shardless/protocol";
 import { INITIAL_BALANCE, decodeRequest, encodeReply } from "./workload.ts";
 
-/** The accounts, and the same transfer rule as the Shardless application. */
+/** Handles one transfer request; true when the money moved. */
+export type TransferHandler = (from: number, to: number, amount: number) => boolean | Promise<boolean>;
+
+/** The accounts in a plain array: the "no framework" upper bound, with the Shardless app's rule. */
 export class MemoryBank {
   readonly balances: Int32Array;
 
@@ -24,14 +27,14 @@ export class MemoryBank {
   }
 }
 
-/** Serves `bank` over TCP with Darkstar's framing; writes are coalesced per event-loop turn. */
-export async function startBaselineServer(bank: MemoryBank): Promise<{ port: number; server: Server }> {
-  const server = createServer({ noDelay: true }, (socket) => serve(socket, bank));
+/** Serves `handler` over TCP with Darkstar's framing; writes are coalesced per event-loop turn. */
+export async function startFramedServer(handler: TransferHandler): Promise<{ port: number; server: Server }> {
+  const server = createServer({ noDelay: true }, (socket) => serve(socket, handler));
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return { port: (server.address() as AddressInfo).port, server };
 }
 
-function serve(socket: Socket, bank: MemoryBank): void {
+function serve(socket: Socket, handler: TransferHandler): void {
   const reader = new FrameReader();
   let pending: Uint8Array[] = [];
   const flush = () => {
@@ -42,14 +45,32 @@ function serve(socket: Socket, bank: MemoryBank): void {
     if (pending.length === 0) queueMicrotask(flush);
     pending.push(encodeFrame(payload));
   };
+  const queue: Uint8Array[] = [];
+  let busy = false;
+  const next = (): void => {
+    while (!busy && queue.length > 0) {
+      const request = decodeRequest(queue.shift()!);
+      const answer = (ok: boolean) => send(encodeMessage({ op: "SESSION_MESSAGE", message: encodeReply(request.requestId, ok) }));
+      const result = handler(request.from, request.to, request.amount);
+      if (typeof result === "boolean") {
+        answer(result);
+        continue;
+      }
+      busy = true;
+      void result.then(answer, () => answer(false)).finally(() => {
+        busy = false;
+        next();
+      });
+    }
+  };
   socket.on("error", () => socket.destroy());
   socket.on("data", (chunk: Buffer) => {
     for (const payload of reader.push(chunk)) {
       const message = decodeClientMessage(payload);
       if (message.op === "LOGIN_REQUEST") send(encodeMessage({ op: "LOGIN_SUCCESS", reconnectKey: new Uint8Array(16) }));
       else if (message.op === "SESSION_MESSAGE") {
-        const request = decodeRequest(message.message);
-        send(encodeMessage({ op: "SESSION_MESSAGE", message: encodeReply(request.requestId, bank.transfer(request.from, request.to, request.amount)) }));
+        queue.push(message.message.slice());
+        next();
       } else if (message.op === "LOGOUT_REQUEST") socket.end(encodeFrame(encodeMessage({ op: "LOGOUT_SUCCESS" })));
     }
   });

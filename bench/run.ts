@@ -208,6 +208,7 @@ function defaultMatrix(): Configuration[] {
   for (const zipf of [0, 1.5]) {
     for (const inProcess of [true, false]) {
       configs.push({ system: "baseline-memory", durability: "memory", zipf, inProcess });
+      configs.push({ system: "postgres", durability: "sync", zipf, inProcess });
       configs.push({ system: "shardless", durability: "memory", zipf, inProcess });
       configs.push({ system: "shardless", durability: "sync", zipf, inProcess });
     }
@@ -217,10 +218,12 @@ function defaultMatrix(): Configuration[] {
 
 function markdown(records: readonly RunRecord[], settings: Settings): string {
   const rows = records.map((r) => {
-    const baseline = records.find((b) => b.system === "baseline-memory" && b.options.zipf === r.options.zipf && b.options.placement === r.options.placement);
-    const ratio = baseline === undefined || r === baseline ? "1.00" : (r.tps / baseline.tps).toFixed(2);
+    const ratioTo = (system: string) => {
+      const other = records.find((b) => b.system === system && b.options.zipf === r.options.zipf && b.options.placement === r.options.placement);
+      return other === undefined ? "-" : (r.tps / other.tps).toFixed(2);
+    };
     const system = r.system === "shardless" ? `shardless (${r.options.durability})` : r.system;
-    return `| ${r.options.zipf} | ${r.options.placement} | ${system} | ${Math.round(r.tps)} | ${ratio} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.p999Ms.toFixed(2)} | ${r.abortsPerCommit.toFixed(3)} | ${(r.serverCpu * 100).toFixed(0)}% | ${r.loadgenCpu === null ? "-" : `${(r.loadgenCpu * 100).toFixed(0)}%`} | ${r.check.moneyConserved ? "yes" : "NO"} |`;
+    return `| ${r.options.zipf} | ${r.options.placement} | ${system} | ${Math.round(r.tps)} | ${ratioTo("baseline-memory")} | ${ratioTo("postgres")} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.p999Ms.toFixed(2)} | ${r.abortsPerCommit.toFixed(3)} | ${(r.serverCpu * 100).toFixed(0)}% | ${r.loadgenCpu === null ? "-" : `${(r.loadgenCpu * 100).toFixed(0)}%`} | ${r.check.moneyConserved ? "yes" : "NO"} |`;
   });
   return `# Benchmarks
 
@@ -239,17 +242,21 @@ A Shardless request is answered only after its commit is durable (fsync with \`s
 
 - **baseline-memory**: a hand-written Node server holding balances in an array: no transactions, no
   persistence (the "no framework" upper bound).
+- **postgres**: PostgreSQL 15 (Debian's package, started by the benchmark on loopback, fsync on);
+  each transfer is one SERIALIZABLE transaction from a Node front end with a pool of 16
+  connections, retried on serialization failure (the aborts column). Its server CPU counts the
+  Node front end only, not the PostgreSQL processes.
 - **shardless (memory)**: transactions and group commit, nothing written to disk.
 - **shardless (sync)**: the default: LMDB, fsync before any reply.
 
-| zipf | placement | system | tps | × baseline | p50 ms | p99 ms | p99.9 ms | aborts/commit | server CPU | loadgen CPU | money conserved |
-|---|---|---|---|---|---|---|---|---|---|---|---|
+| zipf | placement | system | tps | × baseline | × postgres | p50 ms | p99 ms | p99.9 ms | aborts/commit | server CPU | loadgen CPU | money conserved |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|
 ${rows.join("\n")}
 
 CPU is a fraction of one core; with 2 cores the load generator competes with the server for them.
 Where the time goes, and what limits each placement: [performance.md](performance.md).
-Workers on every core, the room and echo workloads, open-loop rate stepping, and the PostgreSQL,
-SQLite and Colyseus comparisons are not measured yet.
+Workers on every core, the room and echo workloads, open-loop rate stepping, and the SQLite and
+Colyseus comparisons are not measured yet.
 `;
 }
 

@@ -3,10 +3,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { silentLogger, startServer, type Durability, type Server } from "shardless";
-import { MemoryBank, startBaselineServer } from "./baseline-server.ts";
+import { MemoryBank, startFramedServer } from "./baseline-server.ts";
+import { PostgresBank } from "./postgres-bank.ts";
 import Bank, { totalBalance, transfer } from "./transfer-app.ts";
 
-export type SystemName = "shardless" | "baseline-memory";
+export type SystemName = "shardless" | "baseline-memory" | "postgres";
 
 /** A started system: a way to run one transfer in-process, a port for the network, and its total. */
 export interface RunningSystem {
@@ -26,9 +27,23 @@ export interface SystemOptions {
 }
 
 export async function startSystem(options: SystemOptions): Promise<RunningSystem> {
+  if (options.system === "postgres") {
+    const bank = await PostgresBank.start(options.accounts);
+    const { port, server } = await startFramedServer((from, to, amount) => bank.transfer(from, to, amount));
+    return {
+      port,
+      transfer: (from, to, amount) => bank.transfer(from, to, amount),
+      total: () => bank.total(),
+      counters: () => ({ committed: bank.committed, conflicts: bank.conflicts }),
+      stop: async () => {
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await bank.stop();
+      },
+    };
+  }
   if (options.system === "baseline-memory") {
     const bank = new MemoryBank(options.accounts);
-    const { port, server } = await startBaselineServer(bank);
+    const { port, server } = await startFramedServer((from, to, amount) => bank.transfer(from, to, amount));
     return {
       port,
       transfer: (from, to, amount) => Promise.resolve(bank.transfer(from, to, amount)),
