@@ -32,6 +32,9 @@ export class PostgresBank {
     const port = await freePort();
     asPostgres("pg_ctl", ["-D", join(directory, "data"), "-l", join(directory, "log"), "-w", "-o", `-c listen_addresses=127.0.0.1 -p ${port} -k ${directory} -c max_connections=100 -c shared_buffers=256MB`, "start"]);
     const pool = new pg.Pool({ host: "127.0.0.1", port, user: "postgres", database: "postgres", max: connections });
+    // Idle pooled connections report the server's shutdown as an error event; without a listener
+    // it would end the process.
+    pool.on("error", () => undefined);
     await pool.query("CREATE TABLE accounts (id integer PRIMARY KEY, balance integer NOT NULL)");
     await pool.query("INSERT INTO accounts SELECT i, $1 FROM generate_series(0, $2 - 1) AS i", [INITIAL_BALANCE, accounts]);
     await pool.query("VACUUM ANALYZE accounts");
