@@ -239,4 +239,36 @@ describe("optimistic transactions", () => {
     assert.ok(commits >= 1 && commits <= tasks / 4, `${tasks} tasks took ${commits} store commits`);
     assert.deepEqual(await kernel.run("read", (ctx) => [ctx.data.getBinding<Account>("a").balance, ctx.data.getBinding<Account>("b").balance]), [200, 200]);
   });
+
+  it("releases the effects of tasks that change nothing without a store commit, still in order", async () => {
+    let storeCommits = 0;
+    const store = new (class extends MemoryDataStore {
+      override commit(batch: CommitBatch): Promise<void> {
+        storeCommits++;
+        return super.commit(batch);
+      }
+    })();
+    const { kernel } = testKernel({ store });
+    await seed(kernel);
+    const before = storeCommits;
+    const order: string[] = [];
+    await Promise.all([
+      kernel.run("read only", (ctx, tx) => {
+        ctx.data.getBinding<Account>("a");
+        tx.addEffect(() => order.push("read"));
+      }),
+      kernel.run("writes", (ctx, tx) => {
+        ctx.data.getBinding<Account>("b").balance++;
+        tx.addEffect(() => order.push("write"));
+      }),
+      kernel.run("read only again", (ctx, tx) => {
+        ctx.data.getBinding<Account>("a");
+        tx.addEffect(() => order.push("read again"));
+      }),
+    ]);
+    assert.deepEqual(order, ["read", "write", "read again"], "effects keep commit order");
+    assert.equal(storeCommits - before, 1, "only the batch with a write reached the store");
+    await kernel.run("reads", (ctx) => ctx.data.getBinding("a"));
+    assert.equal(storeCommits - before, 1, "a task that changes nothing costs no store commit");
+  });
 });

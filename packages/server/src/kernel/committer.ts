@@ -62,6 +62,8 @@ const MAX_COUNTER = (1n << PARTITION_SHIFT) - 1n;
 export class Committer {
   private lastSeq: number;
   private nextCounter: bigint;
+  /** The id counter as of the last batch written to the store. */
+  private storedCounter: bigint;
   private readonly partitionBits: bigint;
   private readonly pendingObjects = new Map<bigint, { bytes: Uint8Array | null; version: number }>();
   private readonly pendingBindings = new Map<string, { id: bigint | null; version: number }>();
@@ -86,6 +88,7 @@ export class Committer {
     assert(partition >= 0n && partition < 1n << 16n, "partition must fit in 16 bits");
     this.partitionBits = partition << PARTITION_SHIFT;
     this.nextCounter = meta === undefined ? 1n : meta.nextObjectId & MAX_COUNTER;
+    this.storedCounter = this.nextCounter;
   }
 
   /** Registers a transaction starting now; returns its start sequence. Pair with {@link end}. */
@@ -191,7 +194,7 @@ export class Committer {
   /** Writes a batch even if no transaction committed, so that application time is saved. */
   checkpoint(): void {
     if (this.failure !== undefined || this.inFlight !== undefined || this.flushScheduled) return;
-    this.flush();
+    this.flush(true);
   }
 
   /** True when nothing waits to be written. */
@@ -245,9 +248,17 @@ export class Committer {
     });
   }
 
-  private flush(): void {
+  private flush(force = false): void {
     const batch = this.open;
     this.open = emptyBatch();
+    // A batch that changes nothing stored (its tasks only read, send or log) has nothing to make
+    // durable: its effects are released in turn without a store commit (and its fsync). Ids
+    // handed out since the last stored batch force a write, so that no id is ever handed out twice.
+    if (!force && batch.objects.length === 0 && batch.bindings.length === 0 && this.nextCounter === this.storedCounter) {
+      this.inFlight = Promise.resolve().then(() => this.onBatchDurable(batch));
+      return;
+    }
+    this.storedCounter = this.nextCounter;
     const meta = { nextObjectId: this.partitionBits | this.nextCounter, lastCommitSeq: this.lastSeq, appTimeMs: this.options.appTimeMs() };
     this.inFlight = this.store.commit({ objects: batch.objects, bindings: batch.bindings, meta }).then(
       () => this.onBatchDurable(batch),
