@@ -4,8 +4,17 @@ import { createServer, type AddressInfo, type Server, type Socket } from "node:n
 import { FrameReader, decodeClientMessage, encodeFrame, encodeMessage } from "@shardless/protocol";
 import { INITIAL_BALANCE, decodeRequest, encodeReply } from "./workload.ts";
 
-/** Handles one transfer request; true when the money moved. */
-export type TransferHandler = (from: number, to: number, amount: number) => boolean | Promise<boolean>;
+/** Handles one request's bytes; returns the reply's bytes. */
+export type RequestHandler = (request: Uint8Array) => Uint8Array | Promise<Uint8Array>;
+
+/** A transfer handler as a request handler. */
+export function transferHandler(transfer: (from: number, to: number, amount: number) => boolean | Promise<boolean>): RequestHandler {
+  return (bytes) => {
+    const request = decodeRequest(bytes);
+    const result = transfer(request.from, request.to, request.amount);
+    return typeof result === "boolean" ? encodeReply(request.requestId, result) : result.then((ok) => encodeReply(request.requestId, ok));
+  };
+}
 
 /** The accounts in a plain array: the "no framework" upper bound, with the Shardless app's rule. */
 export class MemoryBank {
@@ -28,13 +37,13 @@ export class MemoryBank {
 }
 
 /** Serves `handler` over TCP with Darkstar's framing; writes are coalesced per event-loop turn. */
-export async function startFramedServer(handler: TransferHandler): Promise<{ port: number; server: Server }> {
+export async function startFramedServer(handler: RequestHandler): Promise<{ port: number; server: Server }> {
   const server = createServer({ noDelay: true }, (socket) => serve(socket, handler));
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return { port: (server.address() as AddressInfo).port, server };
 }
 
-function serve(socket: Socket, handler: TransferHandler): void {
+function serve(socket: Socket, handler: RequestHandler): void {
   const reader = new FrameReader();
   let pending: Uint8Array[] = [];
   const flush = () => {
@@ -49,15 +58,14 @@ function serve(socket: Socket, handler: TransferHandler): void {
   let busy = false;
   const next = (): void => {
     while (!busy && queue.length > 0) {
-      const request = decodeRequest(queue.shift()!);
-      const answer = (ok: boolean) => send(encodeMessage({ op: "SESSION_MESSAGE", message: encodeReply(request.requestId, ok) }));
-      const result = handler(request.from, request.to, request.amount);
-      if (typeof result === "boolean") {
+      const answer = (reply: Uint8Array) => send(encodeMessage({ op: "SESSION_MESSAGE", message: reply }));
+      const result = handler(queue.shift()!);
+      if (result instanceof Uint8Array) {
         answer(result);
         continue;
       }
       busy = true;
-      void result.then(answer, () => answer(false)).finally(() => {
+      void result.then(answer, () => undefined).finally(() => {
         busy = false;
         next();
       });

@@ -4,9 +4,12 @@
 import { connect, type Socket } from "node:net";
 import { FrameReader, decodeServerMessage, encodeFrame, encodeMessage } from "@shardless/protocol";
 import { Latencies } from "./stats.ts";
-import { accountPicker, encodeRequest, pickPair, replyId } from "./workload.ts";
+import { accountPicker, encodeEcho, encodeRequest, pickPair, replyId } from "./workload.ts";
 
 export interface LoadOptions {
+  readonly workload: "transfer" | "echo";
+  /** Requests per second for an open loop (sent on schedule, whatever the replies); null: closed loop. */
+  readonly rate: number | null;
   readonly port: number;
   readonly connections: number;
   readonly window: number;
@@ -23,6 +26,8 @@ export interface LoadResult {
   readonly seconds: number;
   readonly cpuMs: number;
   readonly bytesPerRequest: number;
+  /** Requests still unanswered 2 s after the end (lost or stuck). */
+  readonly unanswered: number;
 }
 
 class Client {
@@ -34,6 +39,7 @@ class Client {
 
   constructor(
     private readonly socket: Socket,
+    private readonly workload: "transfer" | "echo",
     private readonly pick: () => number,
     private readonly onReply: (latencyMs: number) => void,
     private readonly running: () => boolean,
@@ -49,16 +55,28 @@ class Client {
     return done;
   }
 
+  /** Requests not yet answered. */
+  get outstanding(): number {
+    return this.sentAt.size;
+  }
+
   fill(window: number): void {
+    this.refill = true;
     while (this.sentAt.size < window && this.running()) this.request();
   }
 
-  private request(): void {
+  /**
+   * Sends one request, counting its latency from `scheduledAt` (open loop): a server that stalls
+   * delays the requests behind it, and that wait is part of their latency.
+   */
+  request(scheduledAt = performance.now()): void {
     const id = this.nextId++;
-    const [from, to] = pickPair(this.pick);
-    this.sentAt.set(id, performance.now());
-    this.write(encodeMessage({ op: "SESSION_MESSAGE", message: encodeRequest(id, from, to, 1) }));
+    this.sentAt.set(id, scheduledAt);
+    const message = this.workload === "echo" ? encodeEcho(id) : encodeRequest(id, ...pickPair(this.pick), 1);
+    this.write(encodeMessage({ op: "SESSION_MESSAGE", message }));
   }
+
+  private refill = false;
 
   private receive(payload: Uint8Array): void {
     const message = decodeServerMessage(payload);
@@ -69,7 +87,7 @@ class Client {
     if (sent === undefined) return;
     this.sentAt.delete(id);
     this.onReply(performance.now() - sent);
-    if (this.running()) this.request();
+    if (this.refill && this.running()) this.request();
   }
 
   private write(payload: Uint8Array): void {
@@ -94,11 +112,23 @@ export async function runLoad(options: LoadOptions, progress: (done: number) => 
       socket.once("error", reject);
     });
     sockets.push(socket);
-    const client = new Client(socket, pick, (ms) => measuring && latencies.add(ms), () => running);
+    const client = new Client(socket, options.workload, pick, (ms) => measuring && latencies.add(ms), () => running);
     await client.login(`bench-${i}`);
     clients.push(client);
   }
-  for (const client of clients) client.fill(options.window);
+  let scheduler: NodeJS.Timeout | undefined;
+  if (options.rate === null) {
+    for (const client of clients) client.fill(options.window);
+  } else {
+    const rate = options.rate;
+    const origin = performance.now();
+    let sent = 0;
+    const tick = () => {
+      const due = Math.floor(((performance.now() - origin) / 1000) * rate);
+      for (; sent < due && running; sent++) clients[sent % clients.length]!.request(origin + (sent * 1000) / rate);
+    };
+    scheduler = setInterval(tick, 1);
+  }
   await new Promise((resolve) => setTimeout(resolve, 500)); // warm-up, not measured
   const cpuBefore = process.cpuUsage();
   const bytesBefore = clients.reduce((sum, client) => sum + client.bytesOut, 0);
@@ -111,7 +141,12 @@ export async function runLoad(options: LoadOptions, progress: (done: number) => 
   const seconds = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpuBefore);
   running = false;
+  if (scheduler !== undefined) clearInterval(scheduler);
   const bytesOut = clients.reduce((sum, client) => sum + client.bytesOut, 0) - bytesBefore;
+  for (let waited = 0; waited < 2000 && clients.some((client) => client.outstanding > 0); waited += 50) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const unanswered = clients.reduce((sum, client) => sum + client.outstanding, 0);
   for (const socket of sockets) socket.destroy();
   const [p50Ms, p99Ms, p999Ms] = latencies.percentiles(0.5, 0.99, 0.999);
   return {
@@ -122,6 +157,7 @@ export async function runLoad(options: LoadOptions, progress: (done: number) => 
     seconds,
     cpuMs: (cpu.user + cpu.system) / 1000,
     bytesPerRequest: latencies.size === 0 ? 0 : bytesOut / latencies.size,
+    unanswered,
   };
 }
 

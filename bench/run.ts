@@ -14,9 +14,19 @@ import { INITIAL_BALANCE, accountPicker, pickPair } from "./workload.ts";
 
 /** One measured run: the record the JSON holds. */
 export interface RunRecord {
-  readonly workload: "transfer";
+  readonly workload: Workload;
   readonly system: SystemName;
-  readonly options: { zipf: number; durability: Durability; placement: "network" | "in-process"; seconds: number; accounts: number; connections: number; window: number };
+  readonly options: {
+    zipf: number;
+    durability: Durability;
+    placement: "network" | "in-process";
+    /** Requests per second of an open loop; null for a closed loop. */
+    rate: number | null;
+    seconds: number;
+    accounts: number;
+    connections: number;
+    window: number;
+  };
   readonly tps: number;
   /** Every repeat's throughput; `tps` is their median. */
   readonly tpsRuns: number[];
@@ -29,10 +39,15 @@ export interface RunRecord {
   /** Load generator CPU as a fraction of one core (null in-process). */
   readonly loadgenCpu: number | null;
   readonly bytesPerRequest: number | null;
-  readonly check: { moneyConserved: boolean; total: number; expected: number };
+  /** The workload's own check: money conserved (transfer), every request answered (echo). */
+  readonly check: { passed: boolean; what: string; detail: string };
 }
 
+type Workload = "transfer" | "echo";
+
 interface Configuration {
+  readonly workload: Workload;
+  readonly rate: number | null;
   readonly system: SystemName;
   readonly durability: Durability;
   readonly zipf: number;
@@ -82,10 +97,19 @@ async function loadFromChild(options: LoadOptions): Promise<LoadResult> {
 
 /** One networked run: server and load generator in separate processes. */
 async function runNetworked(config: Configuration, settings: Settings): Promise<Omit<RunRecord, "tpsRuns">> {
-  const { child, port, ask } = await startChild({ system: config.system, accounts: settings.accounts, durability: config.durability });
+  const { child, port, ask } = await startChild({ workload: config.workload, system: config.system, accounts: settings.accounts, durability: config.durability });
   try {
     await ask({ cmd: "stats" }); // resets the CPU baseline
-    const load = await loadFromChild({ port, connections: settings.connections, window: settings.window, seconds: settings.seconds, accounts: settings.accounts, zipf: config.zipf });
+    const load = await loadFromChild({
+      workload: config.workload,
+      rate: config.rate,
+      port,
+      connections: settings.connections,
+      window: settings.window,
+      seconds: settings.seconds,
+      accounts: settings.accounts,
+      zipf: config.zipf,
+    });
     const stats = await ask({ cmd: "stats" });
     const counters = stats.counters as { committed: number; conflicts: number };
     const total = (await ask({ cmd: "total" })).total as number;
@@ -98,6 +122,7 @@ async function runNetworked(config: Configuration, settings: Settings): Promise<
       loadgenCpu: load.cpuMs / 1000 / load.seconds,
       bytesPerRequest: load.bytesPerRequest,
       total,
+      unanswered: load.unanswered,
     });
   } finally {
     await ask({ cmd: "stop" });
@@ -107,7 +132,7 @@ async function runNetworked(config: Configuration, settings: Settings): Promise<
 
 /** One in-process run: requests generated inside the server process, no sockets: the engine alone. */
 async function runInProcess(config: Configuration, settings: Settings): Promise<Omit<RunRecord, "tpsRuns">> {
-  const system = await startSystem({ system: config.system, accounts: settings.accounts, durability: config.durability });
+  const system = await startSystem({ workload: config.workload, system: config.system, accounts: settings.accounts, durability: config.durability });
   try {
     const pick = accountPicker(settings.accounts, config.zipf);
     const latencies = new Latencies();
@@ -146,6 +171,7 @@ async function runInProcess(config: Configuration, settings: Settings): Promise<
       loadgenCpu: null,
       bytesPerRequest: null,
       total: await system.total(),
+      unanswered: 0,
     });
   } finally {
     await system.stop();
@@ -155,16 +181,30 @@ async function runInProcess(config: Configuration, settings: Settings): Promise<
 function record(
   config: Configuration,
   settings: Settings,
-  measured: { tps: number; percentiles: number[]; abortsPerCommit: number; serverCpu: number; loadgenCpu: number | null; bytesPerRequest: number | null; total: number },
+  measured: {
+    tps: number;
+    percentiles: number[];
+    abortsPerCommit: number;
+    serverCpu: number;
+    loadgenCpu: number | null;
+    bytesPerRequest: number | null;
+    total: number;
+    unanswered: number;
+  },
 ): Omit<RunRecord, "tpsRuns"> {
   const expected = settings.accounts * INITIAL_BALANCE;
+  const check =
+    config.workload === "transfer"
+      ? { passed: measured.total === expected && measured.unanswered === 0, what: "money conserved", detail: `total ${measured.total} of ${expected}` }
+      : { passed: measured.unanswered === 0, what: "every request answered", detail: `${measured.unanswered} unanswered` };
   return {
-    workload: "transfer",
+    workload: config.workload,
     system: config.system,
     options: {
       zipf: config.zipf,
       durability: config.system === "shardless" ? config.durability : "memory",
       placement: config.inProcess ? "in-process" : "network",
+      rate: config.rate,
       seconds: settings.seconds,
       accounts: settings.accounts,
       connections: settings.connections,
@@ -178,7 +218,7 @@ function record(
     serverCpu: measured.serverCpu,
     loadgenCpu: measured.loadgenCpu,
     bytesPerRequest: measured.bytesPerRequest,
-    check: { moneyConserved: measured.total === expected, total: measured.total, expected },
+    check,
   };
 }
 
@@ -189,17 +229,19 @@ async function measure(config: Configuration, settings: Settings): Promise<RunRe
     say(`  ${describe(config)}: run ${repeat + 1}/${settings.repeats}`);
     runs.push(config.inProcess ? await runInProcess(config, settings) : await runNetworked(config, settings));
     const last = runs.at(-1)!;
-    say(`    ${Math.round(last.tps)} tps, p99 ${last.p99Ms.toFixed(2)} ms, money ${last.check.moneyConserved ? "conserved" : "NOT CONSERVED"}`);
+    say(`    ${Math.round(last.tps)} tps, p99 ${last.p99Ms.toFixed(2)} ms, ${last.check.what}: ${last.check.passed ? "yes" : `NO (${last.check.detail})`}`);
   }
   const tpsRuns = runs.map((run) => run.tps);
   const middle = median(tpsRuns);
   const chosen = runs.reduce((best, run) => (Math.abs(run.tps - middle) < Math.abs(best.tps - middle) ? run : best));
-  return { ...chosen, tps: middle, tpsRuns, check: { ...chosen.check, moneyConserved: runs.every((run) => run.check.moneyConserved) } };
+  const failed = runs.find((run) => !run.check.passed);
+  return { ...chosen, tps: middle, tpsRuns, check: failed?.check ?? chosen.check };
 }
 
 function describe(config: Configuration): string {
   const system = config.system === "shardless" ? `shardless (${config.durability})` : config.system;
-  return `transfer zipf=${config.zipf} ${system} ${config.inProcess ? "in-process" : "network"}`;
+  const load = config.rate === null ? "" : ` at ${config.rate}/s`;
+  return `${config.workload}${config.workload === "transfer" ? ` zipf=${config.zipf}` : ""} ${system} ${config.inProcess ? "in-process" : "network"}${load}`;
 }
 
 /** The default matrix: every system, uniform and contended, both placements. */
@@ -207,29 +249,53 @@ function defaultMatrix(): Configuration[] {
   const configs: Configuration[] = [];
   for (const zipf of [0, 1.5]) {
     for (const inProcess of [true, false]) {
-      configs.push({ system: "baseline-memory", durability: "memory", zipf, inProcess });
-      configs.push({ system: "postgres", durability: "sync", zipf, inProcess });
-      configs.push({ system: "shardless", durability: "memory", zipf, inProcess });
-      configs.push({ system: "shardless", durability: "sync", zipf, inProcess });
+      const base = { workload: "transfer" as const, rate: null, zipf, inProcess };
+      configs.push({ ...base, system: "baseline-memory", durability: "memory" });
+      configs.push({ ...base, system: "postgres", durability: "sync" });
+      configs.push({ ...base, system: "shardless", durability: "memory" });
+      configs.push({ ...base, system: "shardless", durability: "sync" });
     }
   }
   return configs;
 }
 
 function markdown(records: readonly RunRecord[], settings: Settings): string {
-  const rows = records.map((r) => {
+  const transfers = records.filter((r) => r.workload === "transfer");
+  const echoes = records.filter((r) => r.workload === "echo");
+  const name = (r: RunRecord) => (r.system === "shardless" ? `shardless (${r.options.durability})` : r.system);
+  const ms = (value: number) => value.toFixed(2);
+  const cpu = (r: RunRecord) => `${(r.serverCpu * 100).toFixed(0)}% | ${r.loadgenCpu === null ? "-" : `${(r.loadgenCpu * 100).toFixed(0)}%`}`;
+  const transferRows = transfers.map((r) => {
     const ratioTo = (system: string) => {
-      const other = records.find((b) => b.system === system && b.options.zipf === r.options.zipf && b.options.placement === r.options.placement);
+      const other = transfers.find((b) => b.system === system && b.options.zipf === r.options.zipf && b.options.placement === r.options.placement);
       return other === undefined ? "-" : (r.tps / other.tps).toFixed(2);
     };
-    const system = r.system === "shardless" ? `shardless (${r.options.durability})` : r.system;
-    return `| ${r.options.zipf} | ${r.options.placement} | ${system} | ${Math.round(r.tps)} | ${ratioTo("baseline-memory")} | ${ratioTo("postgres")} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.p999Ms.toFixed(2)} | ${r.abortsPerCommit.toFixed(3)} | ${(r.serverCpu * 100).toFixed(0)}% | ${r.loadgenCpu === null ? "-" : `${(r.loadgenCpu * 100).toFixed(0)}%`} | ${r.check.moneyConserved ? "yes" : "NO"} |`;
+    return `| ${r.options.zipf} | ${r.options.placement} | ${name(r)} | ${Math.round(r.tps)} | ${ratioTo("baseline-memory")} | ${ratioTo("postgres")} | ${ms(r.p50Ms)} | ${ms(r.p99Ms)} | ${ms(r.p999Ms)} | ${r.abortsPerCommit.toFixed(3)} | ${cpu(r)} | ${r.check.passed ? "yes" : "NO"} |`;
   });
+  const echoRows = echoes.map(
+    (r) =>
+      `| ${r.options.rate === null ? "closed loop (max)" : `open loop, ${r.options.rate}/s`} | ${name(r)} | ${Math.round(r.tps)} | ${ms(r.p50Ms)} | ${ms(r.p99Ms)} | ${ms(r.p999Ms)} | ${cpu(r)} | ${r.check.passed ? "yes" : "NO"} |`,
+  );
+  const echoSection =
+    echoes.length === 0
+      ? ""
+      : `
+## echo
+
+A 32-byte session message, sent back by the server: the floor of the stack (framing, sessions,
+per-client order, a task per message, effects on commit). First each system's maximum with the
+closed loop above; then an open loop at half of Shardless's maximum for both, where latency counts
+from each request's scheduled send time (a stalled server cannot hide its queue).
+
+| load | system | requests/s | p50 ms | p99 ms | p99.9 ms | server CPU | loadgen CPU | all answered |
+|---|---|---|---|---|---|---|---|---|
+${echoRows.join("\n")}
+`;
   return `# Benchmarks
 
 Measured with \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}: ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}.
 The machine is shared and noisy: each figure is the median of ${settings.repeats} runs of ${settings.seconds} s, and
-comparisons are ratios against the baseline measured in the same run. Raw records: \`bench/results.json\`.
+comparisons are ratios against the baselines measured in the same run. Raw records: \`bench/results.json\`.
 
 ## transfer
 
@@ -251,13 +317,23 @@ A Shardless request is answered only after its commit is durable (fsync with \`s
 
 | zipf | placement | system | tps | × baseline | × postgres | p50 ms | p99 ms | p99.9 ms | aborts/commit | server CPU | loadgen CPU | money conserved |
 |---|---|---|---|---|---|---|---|---|---|---|---|---|
-${rows.join("\n")}
-
+${transferRows.join("\n")}
+${echoSection}
 CPU is a fraction of one core; with 2 cores the load generator competes with the server for them.
 Where the time goes, and what limits each placement: [performance.md](performance.md).
-Workers on every core, the room and echo workloads, open-loop rate stepping, and the SQLite and
-Colyseus comparisons are not measured yet.
+Workers on every core, the room workload, rate stepping, and the SQLite and Colyseus comparisons
+are not measured yet.
 `;
+}
+
+/** The echo section: each system's maximum, then both at half of Shardless's maximum. */
+async function measureEcho(settings: Settings): Promise<RunRecord[]> {
+  const closed = (system: SystemName): Configuration => ({ workload: "echo", rate: null, system, durability: "sync", zipf: 0, inProcess: false });
+  const shardlessMax = await measure(closed("shardless"), settings);
+  const baselineMax = await measure(closed("baseline-memory"), settings);
+  const rate = Math.max(1, Math.round(shardlessMax.tps / 2));
+  const atRate = (system: SystemName): Configuration => ({ ...closed(system), rate });
+  return [shardlessMax, baselineMax, await measure(atRate("shardless"), settings), await measure(atRate("baseline-memory"), settings)];
 }
 
 async function main(): Promise<void> {
@@ -273,11 +349,13 @@ async function main(): Promise<void> {
       accounts: { type: "string" },
       connections: { type: "string" },
       window: { type: "string" },
+      rate: { type: "string" },
       json: { type: "string" },
       quick: { type: "boolean" },
     },
   });
-  if (values.workload !== "transfer") throw new Error(`workload ${values.workload} is not implemented yet (transfer is)`);
+  if (values.workload !== "transfer" && values.workload !== "echo") throw new Error(`workload ${values.workload} is not implemented yet (transfer and echo are)`);
+  const workload: Workload = values.workload;
   const quick = values.quick === true;
   const settings: Settings = {
     seconds: Number(values.seconds ?? (quick ? 1 : 5)),
@@ -290,6 +368,8 @@ async function main(): Promise<void> {
   const configs: Configuration[] = single
     ? [
         {
+          workload,
+          rate: values.rate === undefined ? null : Number(values.rate),
           system: values.system as SystemName,
           durability: (values.durability ?? "sync") as Durability,
           zipf: Number(values.zipf ?? 0),
@@ -300,6 +380,7 @@ async function main(): Promise<void> {
   say(`bench: ${configs.length} configuration(s), ${settings.repeats} run(s) of ${settings.seconds} s each, ${settings.accounts} accounts`);
   const records: RunRecord[] = [];
   for (const config of configs) records.push(await measure(config, settings));
+  if (!single) records.push(...(await measureEcho(settings)));
   const json = JSON.stringify(records, null, 2);
   if (values.json !== undefined) writeFileSync(values.json, `${json}\n`);
   if (!single && !quick) {
@@ -308,9 +389,9 @@ async function main(): Promise<void> {
     say("wrote bench/results.json and docs/benchmarks.md");
   }
   process.stdout.write(markdown(records, settings).split("\n").filter((line) => line.startsWith("|")).join("\n") + "\n");
-  const broken = records.filter((r) => !r.check.moneyConserved);
+  const broken = records.filter((r) => !r.check.passed);
   if (broken.length > 0) {
-    say(`money NOT conserved in ${broken.length} configuration(s)`);
+    say(`check failed in ${broken.length} configuration(s): ${broken.map((r) => `${r.check.what}: ${r.check.detail}`).join("; ")}`);
     process.exitCode = 1;
   }
 }

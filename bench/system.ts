@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { silentLogger, startServer, type Durability, type Server } from "shardless";
-import { MemoryBank, startFramedServer } from "./baseline-server.ts";
+import { MemoryBank, startFramedServer, transferHandler } from "./baseline-server.ts";
+import EchoApp from "./echo-app.ts";
 import { PostgresBank } from "./postgres-bank.ts";
 import Bank, { totalBalance, transfer } from "./transfer-app.ts";
 
@@ -21,15 +22,17 @@ export interface RunningSystem {
 }
 
 export interface SystemOptions {
+  readonly workload: "transfer" | "echo";
   readonly system: SystemName;
   readonly accounts: number;
   readonly durability: Durability;
 }
 
 export async function startSystem(options: SystemOptions): Promise<RunningSystem> {
+  if (options.workload === "echo") return startEchoSystem(options);
   if (options.system === "postgres") {
     const bank = await PostgresBank.start(options.accounts);
-    const { port, server } = await startFramedServer((from, to, amount) => bank.transfer(from, to, amount));
+    const { port, server } = await startFramedServer(transferHandler((from, to, amount) => bank.transfer(from, to, amount)));
     return {
       port,
       transfer: (from, to, amount) => bank.transfer(from, to, amount),
@@ -43,7 +46,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
   }
   if (options.system === "baseline-memory") {
     const bank = new MemoryBank(options.accounts);
-    const { port, server } = await startFramedServer((from, to, amount) => bank.transfer(from, to, amount));
+    const { port, server } = await startFramedServer(transferHandler((from, to, amount) => bank.transfer(from, to, amount)));
     return {
       port,
       transfer: (from, to, amount) => Promise.resolve(bank.transfer(from, to, amount)),
@@ -68,6 +71,28 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     port: server.tcpPort!,
     transfer: (from, to, amount) => server.run("transfer", (ctx) => transfer(ctx, from, to, amount)),
     total: () => server.run("total", (ctx) => totalBalance(ctx, options.accounts), { timeoutMs: Infinity }),
+    counters: () => ({ committed: server.taskCounters.committed, conflicts: server.taskCounters.conflicts }),
+    stop: async () => {
+      await server.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The echo workload: every session message comes back. No data changes, so no money to check. */
+async function startEchoSystem(options: SystemOptions): Promise<RunningSystem> {
+  const noTransfers = () => Promise.reject(new Error("the echo workload runs over the network only"));
+  if (options.system === "baseline-memory") {
+    const { port, server } = await startFramedServer((request) => request);
+    return { port, transfer: noTransfers, total: () => Promise.resolve(0), counters: () => ({ committed: 0, conflicts: 0 }), stop: () => new Promise((resolve) => server.close(() => resolve())) };
+  }
+  if (options.system !== "shardless") throw new Error(`the echo workload has no ${options.system} system`);
+  const dataDir = mkdtempSync(join(tmpdir(), "shardless-bench-"));
+  const server = await startServer({ app: EchoApp, dataDir, durability: options.durability, logger: silentLogger, tcpPort: 0, httpPort: null, host: "127.0.0.1", writeBufferBytes: 4 * 1024 * 1024 });
+  return {
+    port: server.tcpPort!,
+    transfer: noTransfers,
+    total: () => Promise.resolve(0),
     counters: () => ({ committed: server.taskCounters.committed, conflicts: server.taskCounters.conflicts }),
     stop: async () => {
       await server.close();

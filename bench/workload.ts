@@ -30,6 +30,17 @@ export function encodeReply(requestId: number, ok: boolean): Uint8Array {
   return bytes;
 }
 
+/** Bytes of an echo request: its id, then padding (a small game message). */
+export const ECHO_BYTES = 32;
+
+/** An echo request: [requestId u32] then zeros; the server sends it back unchanged. */
+export function encodeEcho(requestId: number): Uint8Array {
+  const bytes = new Uint8Array(ECHO_BYTES);
+  new DataView(bytes.buffer).setUint32(0, requestId);
+  return bytes;
+}
+
+/** The request id at the start of a reply (transfer replies and echoes both start with it). */
 export function replyId(bytes: Uint8Array): number {
   return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0);
 }
