@@ -271,4 +271,34 @@ describe("optimistic transactions", () => {
     await kernel.run("reads", (ctx) => ctx.data.getBinding("a"));
     assert.equal(storeCommits - before, 1, "a task that changes nothing costs no store commit");
   });
+
+  it("does not hold tasks that change nothing behind an application-time checkpoint's fsync", async () => {
+    const gates: (() => void)[] = [];
+    let gated = false;
+    const store = new (class extends MemoryDataStore {
+      override commit(batch: CommitBatch): Promise<void> {
+        if (!gated) return super.commit(batch);
+        return new Promise((resolve) => gates.push(() => resolve(super.commit(batch))));
+      }
+    })();
+    const { kernel } = testKernel({ store });
+    await seed(kernel);
+    gated = true;
+    kernel.committer.checkpoint(); // in flight, held at the gate
+    assert.equal(gates.length, 1);
+    const effects: string[] = [];
+    await kernel.run("read only", (ctx, tx) => {
+      ctx.data.getBinding<Account>("a");
+      tx.addEffect(() => effects.push("read"));
+    });
+    assert.deepEqual(effects, ["read"], "released while the checkpoint is still being written");
+    let written = false;
+    const write = kernel.run("writes", (ctx) => ctx.data.getBinding<Account>("a").balance++).then(() => (written = true));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(written, false, "a task with writes waits for the store, one batch at a time");
+    gated = false;
+    gates.shift()!();
+    await write;
+    assert.equal(await kernel.run("read", (ctx) => ctx.data.getBinding<Account>("a").balance), 101);
+  });
 });

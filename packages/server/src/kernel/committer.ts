@@ -74,6 +74,8 @@ export class Committer {
   private activeCount = 0;
   private open: Batch = emptyBatch();
   private inFlight: Promise<void> | undefined;
+  /** True while the batch in flight is an application-time checkpoint: no task, effect or data. */
+  private inFlightIsCheckpoint = false;
   private flushScheduled = false;
   private failure: unknown;
   private idleWaiters: (() => void)[] = [];
@@ -239,13 +241,26 @@ export class Committer {
   }
 
   private scheduleFlush(): void {
-    if (this.flushScheduled || this.inFlight !== undefined) return;
+    if (this.flushScheduled || (this.inFlight !== undefined && !this.inFlightIsCheckpoint)) return;
     this.flushScheduled = true;
     // Wait for the end of this event-loop turn so that every task run in it joins the batch.
     setImmediate(() => {
       this.flushScheduled = false;
       if (this.inFlight === undefined) this.flush();
+      else if (this.inFlightIsCheckpoint && this.openChangesNothing()) {
+        // Nothing committed after a checkpoint depends on it (it holds no task's changes), so a
+        // batch that writes nothing need not wait for its fsync.
+        const batch = this.open;
+        this.open = emptyBatch();
+        void Promise.resolve().then(() => this.release(batch));
+      }
+      // Otherwise the batch in flight, when durable, flushes the open one.
     });
+  }
+
+  /** True when the open batch changes nothing stored and hands out no new id. */
+  private openChangesNothing(): boolean {
+    return this.open.objects.length === 0 && this.open.bindings.length === 0 && this.nextCounter === this.storedCounter;
   }
 
   private flush(force = false): void {
@@ -255,9 +270,11 @@ export class Committer {
     // durable: its effects are released in turn without a store commit (and its fsync). Ids
     // handed out since the last stored batch force a write, so that no id is ever handed out twice.
     if (!force && batch.objects.length === 0 && batch.bindings.length === 0 && this.nextCounter === this.storedCounter) {
+      this.inFlightIsCheckpoint = false;
       this.inFlight = Promise.resolve().then(() => this.onBatchDurable(batch));
       return;
     }
+    this.inFlightIsCheckpoint = force;
     this.storedCounter = this.nextCounter;
     const meta = { nextObjectId: this.partitionBits | this.nextCounter, lastCommitSeq: this.lastSeq, appTimeMs: this.options.appTimeMs() };
     this.inFlight = this.store.commit({ objects: batch.objects, bindings: batch.bindings, meta }).then(
@@ -268,6 +285,14 @@ export class Committer {
 
   private onBatchDurable(batch: Batch): void {
     this.inFlight = undefined;
+    this.inFlightIsCheckpoint = false;
+    this.release(batch);
+    if (this.open.waiters.length > 0) this.flush();
+    else this.notifyIdle();
+  }
+
+  /** A durable batch: its writes leave the overlay, its effects run, its waiters resume. */
+  private release(batch: Batch): void {
     for (const write of batch.objects) {
       if (this.pendingObjects.get(write.id)?.version === write.version) this.pendingObjects.delete(write.id);
     }
@@ -284,8 +309,6 @@ export class Committer {
       }
     }
     for (const waiter of batch.waiters) waiter.resolve();
-    if (this.open.waiters.length > 0) this.flush();
-    else this.notifyIdle();
   }
 
   private onBatchFailed(batch: Batch, error: unknown): void {
