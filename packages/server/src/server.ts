@@ -118,7 +118,7 @@ export class Server {
    * object (it is only valid inside the task).
    */
   run<T>(name: string, body: (ctx: TaskContext) => T, options?: RunOptions): Promise<T> {
-    return this.parts.kernel.run(name, (ctx) => body(ctx), options);
+    return this.parts.kernel.run(name, body, options);
   }
 
   /** Application time now, in ms (see `TaskContext.now`). */

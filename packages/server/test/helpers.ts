@@ -57,8 +57,32 @@ export { silentLogger };
 
 import { Kernel } from "../src/kernel/kernel.ts";
 import { TaskService } from "../src/tasks/task-service.ts";
-import type { Clock, DataStore, Random } from "shardless";
+import type { Clock, CommitBatch, DataStore, Random } from "shardless";
 import { MemoryDataStore, SeededRandom } from "shardless";
+
+/**
+ * A memory store that counts its commits and, while `held`, keeps each commit waiting until the
+ * test lets it through with {@link release}: a slow disk on demand.
+ */
+export class ControlledStore extends MemoryDataStore {
+  commits = 0;
+  held = false;
+  /** Commits waiting to be let through, oldest first. */
+  readonly waiting: (() => void)[] = [];
+
+  override commit(batch: CommitBatch): Promise<void> {
+    this.commits++;
+    if (!this.held) return super.commit(batch);
+    return new Promise((resolve) => this.waiting.push(() => resolve(super.commit(batch))));
+  }
+
+  /** Lets the oldest waiting commit through. */
+  release(): void {
+    const next = this.waiting.shift();
+    assert.ok(next !== undefined, "no commit is waiting");
+    next();
+  }
+}
 
 /** A kernel with its task service, for tests that need transactions below the server. */
 export function testKernel(options: { store?: DataStore; clock?: Clock; random?: Random; txnTimeoutMs?: number; maxTaskAttempts?: number; logger?: Logger; onFatal?: (error: unknown) => void } = {}) {

@@ -5,19 +5,17 @@ import { describe, it } from "node:test";
 import {
   ManagedObjectError,
   ManualClock,
-  MemoryDataStore,
   ObjectNotFoundError,
   Ref,
   SeededRandom,
   TransactionNotActiveError,
   managed,
-  type CommitBatch,
   type PeriodicTaskHandle,
   type Server,
   type TaskContext,
   type TaskFailedError,
 } from "shardless";
-import { CapturingLogger, tempDir, testServer } from "./helpers.ts";
+import { CapturingLogger, ControlledStore, tempDir, testServer } from "./helpers.ts";
 
 @managed("tasks.App")
 class App {
@@ -141,18 +139,11 @@ describe("scheduled tasks", () => {
 
   it("never overlap a periodic task's runs, and skip the periods missed meanwhile", async () => {
     const clock = new ManualClock();
-    const gates: (() => void)[] = [];
-    let gated = false;
-    const store = new (class extends MemoryDataStore {
-      override commit(batch: CommitBatch): Promise<void> {
-        if (!gated) return super.commit(batch);
-        return new Promise((resolve) => gates.push(() => resolve(super.commit(batch))));
-      }
-    })();
+    const store = new ControlledStore();
     const server = await testServer({ app: App, clock, store });
     invocations.delete("slow");
     await server.run("schedule", (ctx) => ctx.tasks.schedulePeriodicTask(new Counting("slow"), 100, 100));
-    gated = true; // from now on, commits wait until the test lets them through
+    store.held = true; // from now on, commits wait until the test lets them through
     clock.advance(100);
     const turn = () => new Promise((resolve) => setImmediate(resolve));
     while (invocations.get("slow") !== 1) await turn();
@@ -162,8 +153,8 @@ describe("scheduled tasks", () => {
       await turn();
     }
     assert.equal(invocations.get("slow"), 1, "no second run while the first is not finished");
-    gated = false;
-    gates.shift()!();
+    store.held = false;
+    store.release();
     await server.whenIdle();
     // now = 450: the runs due at 200, 300 and 400 are skipped; the next is at 500.
     await advance(clock, server, 49);

@@ -11,9 +11,8 @@ import {
   TransactionConflictError,
   TransactionTimeoutError,
   managed,
-  type CommitBatch,
 } from "shardless";
-import { CapturingLogger, testKernel } from "./helpers.ts";
+import { CapturingLogger, ControlledStore, testKernel } from "./helpers.ts";
 
 @managed("tx.Account")
 class Account {
@@ -165,14 +164,8 @@ describe("optimistic transactions", () => {
   });
 
   it("releases effects only after the commit is durable, in commit order", async () => {
-    const gates: (() => void)[] = [];
-    let gated = true;
-    const store = new (class extends MemoryDataStore {
-      override commit(batch: CommitBatch): Promise<void> {
-        if (!gated) return super.commit(batch);
-        return new Promise((resolve) => gates.push(() => resolve(super.commit(batch))));
-      }
-    })();
+    const store = new ControlledStore();
+    store.held = true;
     const { kernel } = testKernel({ store });
     const order: string[] = [];
     const commitWithEffect = (name: string) => {
@@ -186,14 +179,14 @@ describe("optimistic transactions", () => {
     await turn(); // the first batch goes to the store and waits at its gate
     const second = commitWithEffect("second"); // joins the next batch
     await turn();
-    assert.equal(gates.length, 1, "one store commit in flight at a time");
+    assert.equal(store.waiting.length, 1, "one store commit in flight at a time");
     assert.deepEqual(order, [], "nothing is released while the store has not finished");
-    gates.shift()!();
+    store.release();
     await first;
     assert.deepEqual(order, ["effect of first", "first durable"]);
     await turn();
-    gated = false;
-    gates.shift()!();
+    store.held = false;
+    store.release();
     await second;
     assert.deepEqual(order, ["effect of first", "first durable", "effect of second", "second durable"]);
   });
@@ -221,36 +214,24 @@ describe("optimistic transactions", () => {
   });
 
   it("group-commits: tasks queued together share store transactions", async () => {
-    let storeCommits = 0;
-    const store = new (class extends MemoryDataStore {
-      override commit(batch: CommitBatch): Promise<void> {
-        storeCommits++;
-        return super.commit(batch);
-      }
-    })();
+    const store = new ControlledStore();
     const { kernel } = testKernel({ store });
     await seed(kernel);
-    const before = storeCommits;
+    const before = store.commits;
     const tasks = 200;
     await Promise.all(
       Array.from({ length: tasks }, (_, i) => kernel.run(`deposit ${i}`, (ctx) => ctx.data.getBinding<Account>(i % 2 ? "a" : "b").balance++)),
     );
-    const commits = storeCommits - before;
+    const commits = store.commits - before;
     assert.ok(commits >= 1 && commits <= tasks / 4, `${tasks} tasks took ${commits} store commits`);
     assert.deepEqual(await kernel.run("read", (ctx) => [ctx.data.getBinding<Account>("a").balance, ctx.data.getBinding<Account>("b").balance]), [200, 200]);
   });
 
   it("releases the effects of tasks that change nothing without a store commit, still in order", async () => {
-    let storeCommits = 0;
-    const store = new (class extends MemoryDataStore {
-      override commit(batch: CommitBatch): Promise<void> {
-        storeCommits++;
-        return super.commit(batch);
-      }
-    })();
+    const store = new ControlledStore();
     const { kernel } = testKernel({ store });
     await seed(kernel);
-    const before = storeCommits;
+    const before = store.commits;
     const order: string[] = [];
     await Promise.all([
       kernel.run("read only", (ctx, tx) => {
@@ -267,25 +248,18 @@ describe("optimistic transactions", () => {
       }),
     ]);
     assert.deepEqual(order, ["read", "write", "read again"], "effects keep commit order");
-    assert.equal(storeCommits - before, 1, "only the batch with a write reached the store");
+    assert.equal(store.commits - before, 1, "only the batch with a write reached the store");
     await kernel.run("reads", (ctx) => ctx.data.getBinding("a"));
-    assert.equal(storeCommits - before, 1, "a task that changes nothing costs no store commit");
+    assert.equal(store.commits - before, 1, "a task that changes nothing costs no store commit");
   });
 
   it("does not hold tasks that change nothing behind an application-time checkpoint's fsync", async () => {
-    const gates: (() => void)[] = [];
-    let gated = false;
-    const store = new (class extends MemoryDataStore {
-      override commit(batch: CommitBatch): Promise<void> {
-        if (!gated) return super.commit(batch);
-        return new Promise((resolve) => gates.push(() => resolve(super.commit(batch))));
-      }
-    })();
+    const store = new ControlledStore();
     const { kernel } = testKernel({ store });
     await seed(kernel);
-    gated = true;
+    store.held = true;
     kernel.committer.checkpoint(); // in flight, held at the gate
-    assert.equal(gates.length, 1);
+    assert.equal(store.waiting.length, 1);
     const effects: string[] = [];
     await kernel.run("read only", (ctx, tx) => {
       ctx.data.getBinding<Account>("a");
@@ -296,8 +270,8 @@ describe("optimistic transactions", () => {
     const write = kernel.run("writes", (ctx) => ctx.data.getBinding<Account>("a").balance++).then(() => (written = true));
     await new Promise((resolve) => setTimeout(resolve, 20));
     assert.equal(written, false, "a task with writes waits for the store, one batch at a time");
-    gated = false;
-    gates.shift()!();
+    store.held = false;
+    store.release();
     await write;
     assert.equal(await kernel.run("read", (ctx) => ctx.data.getBinding<Account>("a").balance), 101);
   });

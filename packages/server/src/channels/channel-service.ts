@@ -1,5 +1,4 @@
 import { encodeMessage } from "@shardless/protocol";
-import { activeTransaction } from "../api/active-transaction.js";
 import type { Channel, ChannelListener, ChannelManager } from "../api/channel.js";
 import { ManagedObjectError, NameExistsError } from "../api/errors.js";
 import { isManagedObject } from "../api/managed.js";
@@ -7,7 +6,7 @@ import { Ref } from "../api/ref.js";
 import { Delivery, type ClientSession } from "../api/session.js";
 import type { TaskContext } from "../api/types.js";
 import { serviceKey } from "../kernel/data-manager.js";
-import { callSync, Transaction } from "../kernel/transaction.js";
+import { callSync, currentTransaction, type Transaction } from "../kernel/transaction.js";
 import { ClientSessionRecord } from "../sessions/client-session-record.js";
 import type { SessionService } from "../sessions/session-service.js";
 import { ChannelRecord, type ChannelOperations } from "./channel-record.js";
@@ -166,8 +165,3 @@ function asSessionRecord(session: ClientSession): ClientSessionRecord {
   return session;
 }
 
-function currentTransaction(what: string): Transaction {
-  const tx = activeTransaction(what);
-  if (!(tx instanceof Transaction)) throw new Error(`${what}: not a kernel transaction`);
-  return tx;
-}

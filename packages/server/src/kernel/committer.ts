@@ -218,12 +218,8 @@ export class Committer {
     for (const name of request.bindingReads) {
       if ((this.recentBindingWrites.get(name) ?? 0) > since) throw new TransactionConflictError(`binding ${JSON.stringify(name)} was changed by another task`);
     }
-    if (request.rangeReads.length === 0) return;
-    for (const [name, seq] of this.recentBindingWrites) {
-      if (seq <= since) continue;
-      for (const range of request.rangeReads) {
-        if (inRange(name, range)) throw new TransactionConflictError(`a binding was added or removed in a range another task scanned`);
-      }
+    for (const range of request.rangeReads) {
+      if (this.rangeChangedSince(range, since)) throw new TransactionConflictError("a binding was added or removed in a range another task scanned");
     }
   }
 

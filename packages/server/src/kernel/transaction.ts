@@ -1,4 +1,4 @@
-import type { ActiveTransaction } from "../api/active-transaction.js";
+import { activeTransaction, type ActiveTransaction } from "../api/active-transaction.js";
 import {
   AsyncHandlerError,
   ManagedObjectError,
@@ -406,6 +406,16 @@ export class Transaction implements ActiveTransaction {
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.byteLength === b.byteLength && Buffer.compare(a, b) === 0;
+}
+
+/**
+ * The kernel transaction running game code now, for services called from API objects.
+ * @throws {TransactionNotActiveError} outside a task.
+ */
+export function currentTransaction(what: string): Transaction {
+  const tx = activeTransaction(what);
+  if (!(tx instanceof Transaction)) throw new Error(`${what}: not a kernel transaction`);
+  return tx;
 }
 
 /**

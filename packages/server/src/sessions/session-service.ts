@@ -7,7 +7,6 @@ import {
   type ClientMessage,
   type ServerMessage,
 } from "@shardless/protocol";
-import { activeTransaction } from "../api/active-transaction.js";
 import { ManagedObjectError, MessageRejectedError } from "../api/errors.js";
 import { isManagedObject } from "../api/managed.js";
 import { Ref } from "../api/ref.js";
@@ -17,7 +16,7 @@ import type { TimerHandle } from "../kernel/clock.js";
 import { serviceKey } from "../kernel/data-manager.js";
 import type { Kernel } from "../kernel/kernel.js";
 import type { Logger } from "../kernel/logger.js";
-import { callSync, Transaction } from "../kernel/transaction.js";
+import { callSync, currentTransaction, type Transaction } from "../kernel/transaction.js";
 import type { Connection, ConnectionHandler } from "../transport/connection.js";
 import type { Authenticator } from "./authenticator.js";
 import { ClientSessionRecord, type SessionOperations } from "./client-session-record.js";
@@ -653,11 +652,6 @@ function sessionKey(id: bigint): string {
   return serviceKey(SESSION_PREFIX + id.toString());
 }
 
-function currentTransaction(what: string): Transaction {
-  const tx = activeTransaction(what);
-  if (!(tx instanceof Transaction)) throw new Error(`${what}: not a kernel transaction`);
-  return tx;
-}
 
 function randomKey(): Uint8Array {
   return crypto.getRandomValues(new Uint8Array(16));
