@@ -8,12 +8,11 @@ import {
   MemoryDataStore,
   NameNotBoundError,
   ObjectNotFoundError,
-  TaskFailedError,
   TransactionNotActiveError,
   managed,
   type TaskContext,
 } from "shardless";
-import { CapturingLogger, testServer } from "./helpers.ts";
+import { CapturingLogger, failure, testServer } from "./helpers.ts";
 
 @managed("dm.App")
 class App {
@@ -40,15 +39,6 @@ class NotManaged {
   x = 1;
 }
 
-/** The cause of a failed task: what the handler (or the kernel) threw. */
-async function failure(promise: Promise<unknown>): Promise<unknown> {
-  const error = await promise.then(
-    () => assert.fail("the task should have failed"),
-    (rejection: unknown) => rejection,
-  );
-  assert.ok(error instanceof TaskFailedError, `expected TaskFailedError, got ${String(error)}`);
-  return error.cause;
-}
 
 describe("DataManager", () => {
   it("binds, reads and rebinds names across tasks", async () => {

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import assert from "node:assert/strict";
 import { after } from "node:test";
-import { ManualClock, silentLogger, startServer, type Logger, type Server, type StartServerOptions } from "shardless";
+import { ManualClock, TaskFailedError, silentLogger, startServer, type Logger, type Server, type StartServerOptions } from "shardless";
 
 /** A fresh temporary directory, removed when the test file ends. */
 export function tempDir(prefix = "shardless-test-"): string {
@@ -109,4 +109,14 @@ export function testKernel(options: { store?: DataStore; clock?: Clock; random?:
   });
   after(() => kernel.close());
   return { kernel, tasks };
+}
+
+/** The cause of a failed task: what the handler (or the kernel) threw. Fails if the task succeeded. */
+export async function failure(promise: Promise<unknown>): Promise<unknown> {
+  const error = await promise.then(
+    () => assert.fail("the task should have failed"),
+    (rejection: unknown) => rejection,
+  );
+  assert.ok(error instanceof TaskFailedError, `expected TaskFailedError, got ${String(error)}`);
+  return error.cause;
 }
