@@ -2,14 +2,16 @@
 // ratios. With no arguments it runs the default matrix and writes bench/results.json and
 // docs/benchmarks.md; with arguments, one configuration.
 import { fork, type ChildProcess } from "node:child_process";
-import { cpus, totalmem } from "node:os";
 import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type { Durability } from "shardless";
 import type { LoadOptions, LoadResult } from "./loadgen.ts";
+import { markdown, writeCharts } from "./report.ts";
+import type { RoomLoadOptions, RoomLoadResult, RoomStep, RoomSystemName } from "./room-loadgen.ts";
+import type { CpuSample } from "./server-child.ts";
 import { Latencies, median } from "./stats.ts";
-import { startSystem, type SystemName, type SystemOptions } from "./system.ts";
+import { SYSTEMS, startSystem, type SystemName, type SystemOptions, type Workload } from "./system.ts";
 import { INITIAL_BALANCE, accountPicker, pickPair } from "./workload.ts";
 
 /** One measured run: the record the JSON holds. */
@@ -27,9 +29,14 @@ export interface RunRecord {
     connections: number;
     window: number;
   };
+  /** Requests per second (room: moves per second at the players held). */
   readonly tps: number;
-  /** Every repeat's throughput; `tps` is their median. */
+  /** Every repeat's throughput (room: players held); `tps` (`players`) is their median. */
   readonly tpsRuns: number[];
+  /** Room: the most players held with p99 update-to-delivery under the bound; else null. */
+  readonly players: number | null;
+  /** Room: every step of the chosen run. */
+  readonly steps: RoomStep[] | null;
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly p999Ms: number;
@@ -41,11 +48,9 @@ export interface RunRecord {
   readonly bytesPerRequest: number | null;
   /** Requests still unanswered 2 s after the run (slow, such as long retries, or lost). */
   readonly unanswered: number;
-  /** The workload's own check: money conserved (transfer), every request answered (echo). */
+  /** The workload's own check: money conserved (transfer), every request answered (echo), every player joined and stayed (room). */
   readonly check: { passed: boolean; what: string; detail: string };
 }
-
-type Workload = "transfer" | "echo";
 
 interface Configuration {
   readonly workload: Workload;
@@ -56,12 +61,18 @@ interface Configuration {
   readonly inProcess: boolean;
 }
 
-interface Settings {
+export interface Settings {
   readonly seconds: number;
   readonly repeats: number;
   readonly accounts: number;
   readonly connections: number;
   readonly window: number;
+  /** Room: players in the first step, the most players tried, and seconds measured per step. */
+  readonly roomStart: number;
+  readonly roomMax: number;
+  readonly roomStepSeconds: number;
+  /** Where the server process writes a CPU profile (`--profile DIR`), or null. */
+  readonly profileDir: string | null;
 }
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
@@ -71,8 +82,9 @@ function say(text: string): void {
 }
 
 /** Starts `bench/server-child.ts` and the system inside it. */
-async function startChild(options: SystemOptions): Promise<{ child: ChildProcess; port: number; ask: (cmd: object) => Promise<Record<string, unknown>> }> {
-  const child = fork(`${HERE}server-child.ts`, [], { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+async function startChild(options: SystemOptions, profileDir: string | null): Promise<{ child: ChildProcess; port: number; ask: (cmd: object) => Promise<Record<string, unknown>> }> {
+  const profile = profileDir === null ? [] : ["--cpu-prof", "--cpu-prof-dir", profileDir];
+  const child = fork(`${HERE}server-child.ts`, [], { execArgv: ["--import", "tsx", ...profile], stdio: ["ignore", "inherit", "inherit", "ipc"] });
   const ask = (cmd: object) =>
     new Promise<Record<string, unknown>>((resolve) => {
       child.once("message", (reply: Record<string, unknown>) => resolve(reply));
@@ -82,28 +94,82 @@ async function startChild(options: SystemOptions): Promise<{ child: ChildProcess
   return { child, port: ready.port as number, ask };
 }
 
-async function loadFromChild(options: LoadOptions): Promise<LoadResult> {
-  const child = fork(`${HERE}loadgen.ts`, ["--child"], { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+/** Stops the system and lets its process exit by itself (so a CPU profile gets written). */
+async function stopChild(child: ChildProcess, ask: (cmd: object) => Promise<unknown>): Promise<void> {
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  await ask({ cmd: "stop" });
+  const timer = setTimeout(() => child.kill(), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Runs a load generator script in its own process; progress and the result come back over IPC. */
+function loadFromChild<Options extends object, Result>(script: string, options: Options, progress: (value: number | string) => void): Promise<Result> {
+  const child = fork(`${HERE}${script}`, ["--child"], { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
   return new Promise((resolve, reject) => {
-    child.on("message", (message: { progress?: number; result?: LoadResult }) => {
-      if (message.progress !== undefined) process.stderr.write(`\r    ${message.progress} requests...`);
-      if (message.result !== undefined) {
-        process.stderr.write("\r");
-        resolve(message.result);
-      }
+    child.on("message", (message: { progress?: number | string; result?: Result }) => {
+      if (message.progress !== undefined) progress(message.progress);
+      if (message.result !== undefined) resolve(message.result);
     });
-    child.once("exit", (code) => code !== 0 && reject(new Error(`load generator exited with ${code}`)));
+    child.once("exit", (code) => code !== 0 && reject(new Error(`${script} exited with ${code}`)));
     child.send(options);
   });
 }
 
+/** A request load in its own process, with a live count of requests answered. */
+async function requestLoad(options: LoadOptions): Promise<LoadResult> {
+  const result = await loadFromChild<LoadOptions, LoadResult>("loadgen.ts", options, (done) => process.stderr.write(`\r    ${done} requests...`));
+  process.stderr.write("\r");
+  return result;
+}
+
+/** The server's CPU, as a fraction of one core, between two wall-clock times. */
+function cpuBetween(timeline: readonly CpuSample[], from: number, to: number): number {
+  const at = (time: number) => timeline.reduce((best, sample) => (Math.abs(sample.at - time) < Math.abs(best.at - time) ? sample : best));
+  const [first, last] = [at(from), at(to)];
+  return last.at === first.at ? 0 : (last.cpuMs - first.cpuMs) / (last.at - first.at);
+}
+
+/** One room run: players joined step by step until the latency bound breaks. */
+async function runRoom(config: Configuration, settings: Settings): Promise<Omit<RunRecord, "tpsRuns">> {
+  const { child, port, ask } = await startChild({ workload: "room", system: config.system, accounts: 0, durability: config.durability }, settings.profileDir);
+  try {
+    const load = await loadFromChild<RoomLoadOptions, RoomLoadResult>(
+      "room-loadgen.ts",
+      { system: config.system as RoomSystemName, port, startPlayers: settings.roomStart, maxPlayers: settings.roomMax, growth: 1.25, stepSeconds: settings.roomStepSeconds },
+      (line) => say(`    ${line}`),
+    );
+    const stats = await ask({ cmd: "stats" });
+    const counters = stats.counters as { committed: number; conflicts: number };
+    const { timeline } = (await ask({ cmd: "cpuTimeline" })) as { timeline: CpuSample[] };
+    const held = load.steps.filter((step) => step.held).at(-1) ?? load.steps[0];
+    return {
+      ...record(config, settings, {
+        tps: held?.movesPerSecond ?? 0,
+        percentiles: held === undefined ? [Number.NaN, Number.NaN, Number.NaN] : [held.p50Ms, held.p99Ms, held.p999Ms],
+        abortsPerCommit: counters.committed === 0 ? 0 : counters.conflicts / counters.committed,
+        serverCpu: held === undefined ? 0 : cpuBetween(timeline, held.wallStart, held.wallEnd),
+        loadgenCpu: held?.loadgenCpu ?? 0,
+        bytesPerRequest: null,
+        total: 0,
+        unanswered: 0,
+        failure: load.failure,
+      }),
+      players: load.playersHeld,
+      steps: load.steps,
+    };
+  } finally {
+    await stopChild(child, ask);
+  }
+}
+
 /** One networked run: server and load generator in separate processes. */
 async function runNetworked(config: Configuration, settings: Settings): Promise<Omit<RunRecord, "tpsRuns">> {
-  const { child, port, ask } = await startChild({ workload: config.workload, system: config.system, accounts: settings.accounts, durability: config.durability });
+  const { child, port, ask } = await startChild({ workload: config.workload, system: config.system, accounts: settings.accounts, durability: config.durability }, settings.profileDir);
   try {
     await ask({ cmd: "stats" }); // resets the CPU baseline
-    const load = await loadFromChild({
-      workload: config.workload,
+    const load = await requestLoad({
+      workload: config.workload as LoadOptions["workload"],
       rate: config.rate,
       port,
       connections: settings.connections,
@@ -127,8 +193,7 @@ async function runNetworked(config: Configuration, settings: Settings): Promise<
       unanswered: load.unanswered,
     });
   } finally {
-    await ask({ cmd: "stop" });
-    child.kill();
+    await stopChild(child, ask);
   }
 }
 
@@ -192,19 +257,16 @@ function record(
     bytesPerRequest: number | null;
     total: number;
     unanswered: number;
+    /** Room: why players could not join or were dropped, or null. */
+    failure?: string | null;
   },
 ): Omit<RunRecord, "tpsRuns"> {
-  const expected = settings.accounts * INITIAL_BALANCE;
-  const check =
-    config.workload === "transfer"
-      ? { passed: measured.total === expected, what: "money conserved", detail: `total ${measured.total} of ${expected}` }
-      : { passed: measured.unanswered === 0, what: "every request answered", detail: `${measured.unanswered} unanswered` };
   return {
     workload: config.workload,
     system: config.system,
     options: {
       zipf: config.zipf,
-      durability: config.system === "shardless" ? config.durability : "memory",
+      durability: durabilityOf(config),
       placement: config.inProcess ? "in-process" : "network",
       rate: config.rate,
       seconds: settings.seconds,
@@ -221,8 +283,25 @@ function record(
     loadgenCpu: measured.loadgenCpu,
     bytesPerRequest: measured.bytesPerRequest,
     unanswered: measured.unanswered,
-    check,
+    players: null,
+    steps: null,
+    check: checkOf(config, settings, measured),
   };
+}
+
+/** What a system keeps across a crash: the baselines nothing, PostgreSQL everything (fsync on). */
+function durabilityOf(config: Configuration): Durability {
+  if (config.system === "shardless" || config.system === "sqlite") return config.durability;
+  return config.system === "postgres" ? "sync" : "memory";
+}
+
+function checkOf(config: Configuration, settings: Settings, measured: { total: number; unanswered: number; failure?: string | null }): RunRecord["check"] {
+  if (config.workload === "transfer") {
+    const expected = settings.accounts * INITIAL_BALANCE;
+    return { passed: measured.total === expected, what: "money conserved", detail: `total ${measured.total} of ${expected}` };
+  }
+  if (config.workload === "room") return { passed: measured.failure === null, what: "every player joined and stayed", detail: measured.failure ?? "" };
+  return { passed: measured.unanswered === 0, what: "every request answered", detail: `${measured.unanswered} unanswered` };
 }
 
 /** Runs `config` `repeats` times; keeps the run with the median throughput. */
@@ -230,103 +309,46 @@ async function measure(config: Configuration, settings: Settings): Promise<RunRe
   const runs: Omit<RunRecord, "tpsRuns">[] = [];
   for (let repeat = 0; repeat < settings.repeats; repeat++) {
     say(`  ${describe(config)}: run ${repeat + 1}/${settings.repeats}`);
-    runs.push(config.inProcess ? await runInProcess(config, settings) : await runNetworked(config, settings));
+    runs.push(await runOnce(config, settings));
     const last = runs.at(-1)!;
-    say(`    ${Math.round(last.tps)} tps, p99 ${last.p99Ms.toFixed(2)} ms, ${last.check.what}: ${last.check.passed ? "yes" : `NO (${last.check.detail})`}`);
+    const figure = last.players === null ? `${Math.round(last.tps)} tps` : `${last.players} players held`;
+    say(`    ${figure}, p99 ${last.p99Ms.toFixed(2)} ms, ${last.check.what}: ${last.check.passed ? "yes" : `NO (${last.check.detail})`}`);
   }
-  const tpsRuns = runs.map((run) => run.tps);
-  const middle = median(tpsRuns);
-  const chosen = runs.reduce((best, run) => (Math.abs(run.tps - middle) < Math.abs(best.tps - middle) ? run : best));
+  // The room's figure is the players held; every other workload's is the throughput.
+  const score = (run: Omit<RunRecord, "tpsRuns">) => run.players ?? run.tps;
+  const scores = runs.map(score);
+  const middle = median(scores);
+  const chosen = runs.reduce((best, run) => (Math.abs(score(run) - middle) < Math.abs(score(best) - middle) ? run : best));
   const failed = runs.find((run) => !run.check.passed);
-  return { ...chosen, tps: middle, tpsRuns, check: failed?.check ?? chosen.check };
+  const figure = chosen.players === null ? { tps: middle } : { players: middle };
+  return { ...chosen, ...figure, tpsRuns: scores, check: failed?.check ?? chosen.check };
+}
+
+function runOnce(config: Configuration, settings: Settings): Promise<Omit<RunRecord, "tpsRuns">> {
+  if (config.workload === "room") return runRoom(config, settings);
+  return config.inProcess ? runInProcess(config, settings) : runNetworked(config, settings);
 }
 
 function describe(config: Configuration): string {
-  const system = config.system === "shardless" ? `shardless (${config.durability})` : config.system;
+  const system = config.system === "shardless" || config.system === "sqlite" ? `${config.system} (${config.durability})` : config.system;
   const load = config.rate === null ? "" : ` at ${config.rate}/s`;
   return `${config.workload}${config.workload === "transfer" ? ` zipf=${config.zipf}` : ""} ${system} ${config.inProcess ? "in-process" : "network"}${load}`;
 }
 
-/** The default matrix: every system, uniform and contended, both placements. */
-function defaultMatrix(): Configuration[] {
+/** The transfer matrix: every system, uniform and contended, both placements. */
+function transferMatrix(): Configuration[] {
   const configs: Configuration[] = [];
   for (const zipf of [0, 1.5]) {
     for (const inProcess of [true, false]) {
       const base = { workload: "transfer" as const, rate: null, zipf, inProcess };
       configs.push({ ...base, system: "baseline-memory", durability: "memory" });
       configs.push({ ...base, system: "postgres", durability: "sync" });
+      configs.push({ ...base, system: "sqlite", durability: "sync" });
       configs.push({ ...base, system: "shardless", durability: "memory" });
       configs.push({ ...base, system: "shardless", durability: "sync" });
     }
   }
   return configs;
-}
-
-function markdown(records: readonly RunRecord[], settings: Settings): string {
-  const transfers = records.filter((r) => r.workload === "transfer");
-  const echoes = records.filter((r) => r.workload === "echo");
-  const name = (r: RunRecord) => (r.system === "shardless" ? `shardless (${r.options.durability})` : r.system);
-  const ms = (value: number) => value.toFixed(2);
-  const cpu = (r: RunRecord) => `${(r.serverCpu * 100).toFixed(0)}% | ${r.loadgenCpu === null ? "-" : `${(r.loadgenCpu * 100).toFixed(0)}%`}`;
-  const transferRows = transfers.map((r) => {
-    const ratioTo = (system: string) => {
-      const other = transfers.find((b) => b.system === system && b.options.zipf === r.options.zipf && b.options.placement === r.options.placement);
-      return other === undefined ? "-" : (r.tps / other.tps).toFixed(2);
-    };
-    return `| ${r.options.zipf} | ${r.options.placement} | ${name(r)} | ${Math.round(r.tps)} | ${ratioTo("baseline-memory")} | ${ratioTo("postgres")} | ${ms(r.p50Ms)} | ${ms(r.p99Ms)} | ${ms(r.p999Ms)} | ${r.abortsPerCommit.toFixed(3)} | ${cpu(r)} | ${r.check.passed ? "yes" : "NO"} |`;
-  });
-  const echoRows = echoes.map(
-    (r) =>
-      `| ${r.options.rate === null ? "closed loop (max)" : `open loop, ${r.options.rate}/s`} | ${name(r)} | ${Math.round(r.tps)} | ${ms(r.p50Ms)} | ${ms(r.p99Ms)} | ${ms(r.p999Ms)} | ${cpu(r)} | ${r.check.passed ? "yes" : "NO"} |`,
-  );
-  const echoSection =
-    echoes.length === 0
-      ? ""
-      : `
-## echo
-
-A 32-byte session message, sent back by the server: the floor of the stack (framing, sessions,
-per-client order, a task per message, effects on commit). First each system's maximum with the
-closed loop above; then an open loop at half of Shardless's maximum for both, where latency counts
-from each request's scheduled send time (a stalled server cannot hide its queue).
-
-| load | system | requests/s | p50 ms | p99 ms | p99.9 ms | server CPU | loadgen CPU | all answered |
-|---|---|---|---|---|---|---|---|---|
-${echoRows.join("\n")}
-`;
-  return `# Benchmarks
-
-Measured with \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}: ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}.
-The machine is shared and noisy: each figure is the median of ${settings.repeats} runs of ${settings.seconds} s, and
-comparisons are ratios against the baselines measured in the same run. Raw records: \`bench/results.json\`.
-
-## transfer
-
-SpacetimeDB's keynote benchmark shape: ${settings.accounts.toLocaleString("en")} accounts; each request moves 1 unit between
-two accounts chosen uniformly (zipf 0) or with Zipf α = 1.5 (heavy contention on a few accounts). The
-total balance is checked after every run. Over the network, ${settings.connections} connections each keep ${settings.window}
-requests outstanding (closed loop), from a separate load-generator process; in-process, the same
-number of requests are kept outstanding inside the server process (the engine alone, no sockets).
-A Shardless request is answered only after its commit is durable (fsync with \`sync\`).
-
-- **baseline-memory**: a hand-written Node server holding balances in an array: no transactions, no
-  persistence (the "no framework" upper bound).
-- **postgres**: PostgreSQL 15 (Debian's package, started by the benchmark on loopback, fsync on);
-  each transfer is one SERIALIZABLE transaction from a Node front end with a pool of 16
-  connections, retried on serialization failure (the aborts column). Its server CPU counts the
-  Node front end only, not the PostgreSQL processes.
-- **shardless (memory)**: transactions and group commit, nothing written to disk.
-- **shardless (sync)**: the default: LMDB, fsync before any reply.
-
-| zipf | placement | system | tps | × baseline | × postgres | p50 ms | p99 ms | p99.9 ms | aborts/commit | server CPU | loadgen CPU | money conserved |
-|---|---|---|---|---|---|---|---|---|---|---|---|---|
-${transferRows.join("\n")}
-${echoSection}
-CPU is a fraction of one core; with 2 cores the load generator competes with the server for them.
-Where the time goes, and what limits each placement: [performance.md](performance.md).
-Workers on every core, the room workload, rate stepping, and the SQLite and Colyseus comparisons
-are not measured yet.
-`;
 }
 
 /** The echo section: each system's maximum, then both at half of Shardless's maximum. */
@@ -339,10 +361,40 @@ async function measureEcho(settings: Settings): Promise<RunRecord[]> {
   return [shardlessMax, baselineMax, await measure(atRate("shardless"), settings), await measure(atRate("baseline-memory"), settings)];
 }
 
+/** The room section: players held by each system, Shardless durable. */
+function roomMatrix(): Configuration[] {
+  const base = { workload: "room" as const, rate: null, zipf: 0, inProcess: false };
+  return [
+    { ...base, system: "baseline-memory", durability: "memory" },
+    { ...base, system: "colyseus", durability: "memory" },
+    { ...base, system: "shardless", durability: "sync" },
+  ];
+}
+
+/** Measures one workload's section of the matrix (the transfer section without zipf 1.5 when quick). */
+async function measureWorkload(workload: Workload, settings: Settings, quick: boolean): Promise<RunRecord[]> {
+  if (workload === "echo") return measureEcho(settings);
+  const configs = workload === "room" ? roomMatrix() : transferMatrix().filter((config) => !quick || config.zipf === 0);
+  const records: RunRecord[] = [];
+  for (const config of configs) records.push(await measure(config, settings));
+  return records;
+}
+
+function parseWorkload(value: string | undefined): Workload | undefined {
+  if (value === undefined || value === "transfer" || value === "echo" || value === "room") return value;
+  throw new Error(`unknown workload ${value} (transfer, echo, room)`);
+}
+
+function parseSystem(workload: Workload, value: string): SystemName {
+  const system = SYSTEMS[workload].find((name) => name === value);
+  if (system === undefined) throw new Error(`the ${workload} workload has no system ${value} (${SYSTEMS[workload].join(", ")})`);
+  return system;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      workload: { type: "string", default: "transfer" },
+      workload: { type: "string" },
       system: { type: "string" },
       zipf: { type: "string" },
       durability: { type: "string" },
@@ -353,12 +405,14 @@ async function main(): Promise<void> {
       connections: { type: "string" },
       window: { type: "string" },
       rate: { type: "string" },
+      players: { type: "string" },
+      "max-players": { type: "string" },
       json: { type: "string" },
+      profile: { type: "string" },
       quick: { type: "boolean" },
     },
   });
-  if (values.workload !== "transfer" && values.workload !== "echo") throw new Error(`workload ${values.workload} is not implemented yet (transfer and echo are)`);
-  const workload: Workload = values.workload;
+  const workload = parseWorkload(values.workload);
   const quick = values.quick === true;
   const settings: Settings = {
     seconds: Number(values.seconds ?? (quick ? 1 : 5)),
@@ -366,32 +420,37 @@ async function main(): Promise<void> {
     accounts: Number(values.accounts ?? (quick ? 10_000 : 100_000)),
     connections: Number(values.connections ?? 32),
     window: Number(values.window ?? 8),
+    roomStart: Number(values.players ?? (quick ? 20 : 100)),
+    roomMax: Number(values["max-players"] ?? (quick ? 30 : 20_000)),
+    roomStepSeconds: Number(values.seconds ?? (quick ? 1 : 3)),
+    profileDir: values.profile ?? null,
   };
-  const single = values.system !== undefined;
-  const configs: Configuration[] = single
-    ? [
-        {
-          workload,
-          rate: values.rate === undefined ? null : Number(values.rate),
-          system: values.system as SystemName,
-          durability: (values.durability ?? "sync") as Durability,
-          zipf: Number(values.zipf ?? 0),
-          inProcess: values["in-process"] === true,
-        },
-      ]
-    : defaultMatrix().filter((config) => !quick || config.zipf === 0);
-  say(`bench: ${configs.length} configuration(s), ${settings.repeats} run(s) of ${settings.seconds} s each, ${settings.accounts} accounts`);
   const records: RunRecord[] = [];
-  for (const config of configs) records.push(await measure(config, settings));
-  if (!single) records.push(...(await measureEcho(settings)));
+  if (values.system !== undefined) {
+    const chosen = workload ?? "transfer";
+    const config: Configuration = {
+      workload: chosen,
+      rate: values.rate === undefined ? null : Number(values.rate),
+      system: parseSystem(chosen, values.system),
+      durability: (values.durability ?? "sync") as Durability,
+      zipf: Number(values.zipf ?? 0),
+      inProcess: values["in-process"] === true,
+    };
+    records.push(await measure(config, settings));
+  } else {
+    say(`bench: ${workload ?? "every workload"}, ${settings.repeats} run(s) of ${settings.seconds} s each, ${settings.accounts} accounts`);
+    for (const each of workload === undefined ? (["transfer", "echo", "room"] as const) : [workload]) records.push(...(await measureWorkload(each, settings, quick)));
+  }
   const json = JSON.stringify(records, null, 2);
   if (values.json !== undefined) writeFileSync(values.json, `${json}\n`);
-  if (!single && !quick) {
+  const report = markdown(records, settings);
+  if (values.system === undefined && workload === undefined && !quick) {
     writeFileSync(fileURLToPath(new URL("./results.json", import.meta.url)), `${json}\n`);
-    writeFileSync(fileURLToPath(new URL("../docs/benchmarks.md", import.meta.url)), markdown(records, settings));
-    say("wrote bench/results.json and docs/benchmarks.md");
+    writeFileSync(fileURLToPath(new URL("../docs/benchmarks.md", import.meta.url)), report);
+    writeCharts(records, fileURLToPath(new URL("../docs/charts/", import.meta.url)));
+    say("wrote bench/results.json, docs/benchmarks.md and docs/charts/");
   }
-  process.stdout.write(markdown(records, settings).split("\n").filter((line) => line.startsWith("|")).join("\n") + "\n");
+  process.stdout.write(report.split("\n").filter((line) => line.startsWith("|")).join("\n") + "\n");
   const broken = records.filter((r) => !r.check.passed);
   if (broken.length > 0) {
     say(`check failed in ${broken.length} configuration(s): ${broken.map((r) => `${r.check.what}: ${r.check.detail}`).join("; ")}`);

@@ -2,16 +2,28 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { silentLogger, startServer, type Durability, type Server } from "shardless";
+import { silentLogger, startServer, type AppListenerClass, type Durability, type Server } from "shardless";
 import { MemoryBank, startFramedServer, transferHandler } from "./baseline-server.ts";
 import EchoApp from "./echo-app.ts";
 import { PostgresBank } from "./postgres-bank.ts";
+import RoomApp from "./room-app.ts";
+import { startBaselineRoomServer, type RoomServer } from "./room-baseline.ts";
+import { SqliteBank } from "./sqlite-bank.ts";
 import Bank, { totalBalance, transfer } from "./transfer-app.ts";
 
-export type SystemName = "shardless" | "baseline-memory" | "postgres";
+export type SystemName = "shardless" | "baseline-memory" | "postgres" | "sqlite" | "colyseus";
+export type Workload = "transfer" | "echo" | "room";
+
+/** The systems each workload has. */
+export const SYSTEMS: Readonly<Record<Workload, readonly SystemName[]>> = {
+  transfer: ["shardless", "baseline-memory", "postgres", "sqlite"],
+  echo: ["shardless", "baseline-memory"],
+  room: ["shardless", "baseline-memory", "colyseus"],
+};
 
 /** A started system: a way to run one transfer in-process, a port for the network, and its total. */
 export interface RunningSystem {
+  /** The TCP port (transfer, echo) or the WebSocket server's HTTP port (room). */
   readonly port: number;
   /** Runs one transfer; resolves when it is done (durable, for Shardless). */
   transfer(from: number, to: number, amount: number): Promise<boolean>;
@@ -22,77 +34,79 @@ export interface RunningSystem {
 }
 
 export interface SystemOptions {
-  readonly workload: "transfer" | "echo";
+  readonly workload: Workload;
   readonly system: SystemName;
   readonly accounts: number;
   readonly durability: Durability;
 }
 
+const noCounters = () => ({ committed: 0, conflicts: 0 });
+const noTransfers = () => Promise.reject(new Error("this workload has no in-process transfers"));
+
 export async function startSystem(options: SystemOptions): Promise<RunningSystem> {
-  if (options.workload === "echo") return startEchoSystem(options);
-  if (options.system === "postgres") {
-    const bank = await PostgresBank.start(options.accounts);
-    const { port, server } = await startFramedServer(transferHandler((from, to, amount) => bank.transfer(from, to, amount)));
-    return {
-      port,
-      transfer: (from, to, amount) => bank.transfer(from, to, amount),
-      total: () => bank.total(),
-      counters: () => ({ committed: bank.committed, conflicts: bank.conflicts }),
-      stop: async () => {
-        await new Promise<void>((resolve) => server.close(() => resolve()));
-        await bank.stop();
-      },
-    };
+  if (!SYSTEMS[options.workload].includes(options.system)) throw new Error(`the ${options.workload} workload has no ${options.system} system`);
+  if (options.system === "shardless") return startShardless(options);
+  if (options.workload === "transfer") return startBank(options);
+  if (options.workload === "echo") {
+    const { port, server } = await startFramedServer((request) => request);
+    return { port, transfer: noTransfers, total: () => Promise.resolve(0), counters: noCounters, stop: () => new Promise((resolve) => server.close(() => resolve())) };
   }
-  if (options.system === "baseline-memory") {
-    const bank = new MemoryBank(options.accounts);
-    const { port, server } = await startFramedServer(transferHandler((from, to, amount) => bank.transfer(from, to, amount)));
-    return {
-      port,
-      transfer: (from, to, amount) => Promise.resolve(bank.transfer(from, to, amount)),
-      total: () => Promise.resolve(bank.total()),
-      counters: () => ({ committed: 0, conflicts: 0 }),
-      stop: () => new Promise((resolve) => server.close(() => resolve())),
-    };
-  }
+  const room: RoomServer = options.system === "colyseus" ? await (await import("./colyseus-room.ts")).startColyseusRoomServer() : await startBaselineRoomServer();
+  return { port: room.port, transfer: noTransfers, total: () => Promise.resolve(0), counters: noCounters, stop: () => room.stop() };
+}
+
+/** The transfer workload's other systems: the same framed TCP front end over each bank. */
+async function startBank(options: SystemOptions): Promise<RunningSystem> {
+  const bank = await openBank(options);
+  const { port, server } = await startFramedServer(transferHandler((from, to, amount) => bank.transfer(from, to, amount)));
+  return {
+    port,
+    transfer: (from, to, amount) => Promise.resolve(bank.transfer(from, to, amount)),
+    total: () => Promise.resolve(bank.total()),
+    counters: () => ({ committed: bank.committed, conflicts: bank.conflicts }),
+    stop: async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await bank.stop();
+    },
+  };
+}
+
+interface AccountStore {
+  readonly committed: number;
+  readonly conflicts: number;
+  transfer(from: number, to: number, amount: number): boolean | Promise<boolean>;
+  total(): number | Promise<number>;
+  stop(): void | Promise<void>;
+}
+
+function openBank(options: SystemOptions): AccountStore | Promise<AccountStore> {
+  if (options.system === "postgres") return PostgresBank.start(options.accounts);
+  if (options.system === "sqlite") return SqliteBank.start(options.accounts, options.durability);
+  const bank = new MemoryBank(options.accounts);
+  return { committed: 0, conflicts: 0, transfer: (from, to, amount) => bank.transfer(from, to, amount), total: () => bank.total(), stop: () => undefined };
+}
+
+const APPS: Readonly<Record<Workload, AppListenerClass>> = { transfer: Bank, echo: EchoApp, room: RoomApp };
+
+/** Shardless with the workload's application, in a fresh data directory. */
+async function startShardless(options: SystemOptions): Promise<RunningSystem> {
   const dataDir = mkdtempSync(join(tmpdir(), "shardless-bench-"));
+  const room = options.workload === "room";
   const server: Server = await startServer({
-    app: Bank,
+    app: APPS[options.workload],
     dataDir,
     durability: options.durability,
     logger: silentLogger,
-    tcpPort: 0,
-    httpPort: null,
+    tcpPort: room ? null : 0,
+    httpPort: room ? 0 : null,
     host: "127.0.0.1",
     appProperties: { accounts: String(options.accounts) },
     writeBufferBytes: 4 * 1024 * 1024,
   });
   return {
-    port: server.tcpPort!,
+    port: room ? server.httpPort! : server.tcpPort!,
     transfer: (from, to, amount) => server.run("transfer", (ctx) => transfer(ctx, from, to, amount)),
-    total: () => server.run("total", (ctx) => totalBalance(ctx, options.accounts), { timeoutMs: Infinity }),
-    counters: () => ({ committed: server.taskCounters.committed, conflicts: server.taskCounters.conflicts }),
-    stop: async () => {
-      await server.close();
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
-}
-
-/** The echo workload: every session message comes back. No data changes, so no money to check. */
-async function startEchoSystem(options: SystemOptions): Promise<RunningSystem> {
-  const noTransfers = () => Promise.reject(new Error("the echo workload runs over the network only"));
-  if (options.system === "baseline-memory") {
-    const { port, server } = await startFramedServer((request) => request);
-    return { port, transfer: noTransfers, total: () => Promise.resolve(0), counters: () => ({ committed: 0, conflicts: 0 }), stop: () => new Promise((resolve) => server.close(() => resolve())) };
-  }
-  if (options.system !== "shardless") throw new Error(`the echo workload has no ${options.system} system`);
-  const dataDir = mkdtempSync(join(tmpdir(), "shardless-bench-"));
-  const server = await startServer({ app: EchoApp, dataDir, durability: options.durability, logger: silentLogger, tcpPort: 0, httpPort: null, host: "127.0.0.1", writeBufferBytes: 4 * 1024 * 1024 });
-  return {
-    port: server.tcpPort!,
-    transfer: noTransfers,
-    total: () => Promise.resolve(0),
+    total: () => (options.workload === "transfer" ? server.run("total", (ctx) => totalBalance(ctx, options.accounts), { timeoutMs: Infinity }) : Promise.resolve(0)),
     counters: () => ({ committed: server.taskCounters.committed, conflicts: server.taskCounters.conflicts }),
     stop: async () => {
       await server.close();

@@ -1,0 +1,205 @@
+// docs/benchmarks.md and its charts, from the records of one run of the matrix.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
+import { join } from "node:path";
+import { barChart, lineChart } from "./charts.ts";
+import { LATENCY_BOUND_MS, ROOM_SIZE, UPDATE_HZ } from "./room-workload.ts";
+import type { RunRecord, Settings } from "./run.ts";
+
+const ms = (value: number) => (Number.isFinite(value) ? value.toFixed(2) : "-");
+const percent = (fraction: number | null) => (fraction === null ? "-" : `${(fraction * 100).toFixed(0)}%`);
+
+/** The system's name with its durability where it has a choice. */
+function nameOf(r: RunRecord): string {
+  return r.system === "shardless" || r.system === "sqlite" ? `${r.system} (${r.options.durability})` : r.system;
+}
+
+/** The record of `system` (with `durability`, if given) measured under the same conditions as `r`. */
+function peerOf(records: readonly RunRecord[], r: RunRecord, system: string, durability?: string): RunRecord | undefined {
+  return records.find(
+    (other) =>
+      other.workload === r.workload &&
+      other.system === system &&
+      (durability === undefined || other.options.durability === durability) &&
+      other.options.zipf === r.options.zipf &&
+      other.options.placement === r.options.placement &&
+      other.options.rate === r.options.rate,
+  );
+}
+
+function ratio(numerator: number | undefined, denominator: number | undefined): string {
+  return numerator === undefined || denominator === undefined || denominator === 0 ? "-" : (numerator / denominator).toFixed(2);
+}
+
+function transferSection(records: readonly RunRecord[], settings: Settings): string {
+  const transfers = records.filter((r) => r.workload === "transfer");
+  if (transfers.length === 0) return "";
+  const rows = transfers.map((r) => {
+    const against = (system: string) => ratio(r.tps, peerOf(transfers, r, system)?.tps);
+    return `| ${r.options.zipf} | ${r.options.placement} | ${nameOf(r)} | ${Math.round(r.tps)} | ${against("baseline-memory")} | ${against("postgres")} | ${against("sqlite")} | ${ms(r.p50Ms)} | ${ms(r.p99Ms)} | ${ms(r.p999Ms)} | ${r.abortsPerCommit.toFixed(3)} | ${percent(r.serverCpu)} | ${percent(r.loadgenCpu)} | ${r.check.passed ? "yes" : "NO"} |`;
+  });
+  return `
+## transfer
+
+SpacetimeDB's keynote benchmark shape: ${settings.accounts.toLocaleString("en")} accounts; each request moves 1 unit between
+two accounts chosen uniformly (zipf 0) or with Zipf α = 1.5 (heavy contention on a few accounts). The
+total balance is checked after every run. Over the network, ${settings.connections} connections each keep ${settings.window}
+requests outstanding (closed loop), from a separate load-generator process; in-process, the same
+number of requests are kept outstanding inside the server process (the engine alone, no sockets).
+A Shardless request is answered only after its commit is durable (fsync with \`sync\`).
+
+- **baseline-memory**: a hand-written Node server holding balances in an array: no transactions, no
+  persistence (the "no framework" upper bound).
+- **postgres**: PostgreSQL 15 (Debian's package, started by the benchmark on loopback, fsync on);
+  each transfer is one SERIALIZABLE transaction from a Node front end with a pool of 16
+  connections, retried on serialization failure (the aborts column). Its server CPU counts the
+  Node front end only, not the PostgreSQL processes.
+- **sqlite (sync)**: better-sqlite3 in WAL mode with \`synchronous = FULL\` (the WAL is fsync'd at
+  every commit); each transfer one transaction on one connection, so one writer at a time.
+- **shardless (memory)**: transactions and group commit, nothing written to disk.
+- **shardless (sync)**: the default: LMDB, fsync before any reply.
+
+![transfer throughput](charts/transfer.svg)
+
+| zipf | placement | system | tps | × baseline | × postgres | × sqlite | p50 ms | p99 ms | p99.9 ms | aborts/commit | server CPU | loadgen CPU | money conserved |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+${rows.join("\n")}
+`;
+}
+
+function echoSection(records: readonly RunRecord[]): string {
+  const echoes = records.filter((r) => r.workload === "echo");
+  if (echoes.length === 0) return "";
+  const rows = echoes.map(
+    (r) =>
+      `| ${r.options.rate === null ? "closed loop (max)" : `open loop, ${r.options.rate}/s`} | ${nameOf(r)} | ${Math.round(r.tps)} | ${ms(r.p50Ms)} | ${ms(r.p99Ms)} | ${ms(r.p999Ms)} | ${percent(r.serverCpu)} | ${percent(r.loadgenCpu)} | ${r.check.passed ? "yes" : "NO"} |`,
+  );
+  return `
+## echo
+
+A 32-byte session message, sent back by the server: the floor of the stack (framing, sessions,
+per-client order, a task per message, effects on commit). First each system's maximum with the
+closed loop above; then an open loop at half of Shardless's maximum for both, where latency counts
+from each request's scheduled send time (a stalled server cannot hide its queue).
+
+![echo latency](charts/echo.svg)
+
+| load | system | requests/s | p50 ms | p99 ms | p99.9 ms | server CPU | loadgen CPU | all answered |
+|---|---|---|---|---|---|---|---|---|
+${rows.join("\n")}
+`;
+}
+
+function roomSection(records: readonly RunRecord[], settings: Settings): string {
+  const rooms = records.filter((r) => r.workload === "room");
+  if (rooms.length === 0) return "";
+  const colyseus = rooms.find((r) => r.system === "colyseus");
+  const rows = rooms.map((r) => {
+    const held = r.steps?.filter((step) => step.held).at(-1);
+    return `| ${nameOf(r)} | ${r.players ?? 0} | ${ratio(r.players ?? 0, colyseus?.players ?? undefined)} | ${Math.round(held?.movesPerSecond ?? 0)} | ${Math.round(held?.deliveriesPerSecond ?? 0)} | ${ms(r.p50Ms)} | ${ms(r.p99Ms)} | ${ms(r.p999Ms)} | ${percent(r.serverCpu)} | ${percent(r.loadgenCpu)} | ${r.check.passed ? "yes" : `NO: ${r.check.detail}`} |`;
+  });
+  return `
+## room
+
+Players in rooms of ${ROOM_SIZE} each send a 20-byte position update ${UPDATE_HZ} times a second, on a fixed schedule (open
+loop); the server stores the player's position and broadcasts the update to the ${ROOM_SIZE} players of the
+room, the sender included. Every system is reached over WebSocket from a separate load-generator
+process, which joins players in steps (from ${settings.roomStart}, ×1.25 a step, ${settings.roomStepSeconds} s measured per step after a settling
+second) until a step's p99 update-to-delivery latency passes ${LATENCY_BOUND_MS} ms or fewer than 99% of its
+deliveries arrive. **Players held** is the largest step that met both; latency and CPU are those of
+that step, and the figure is the median of ${settings.repeats} runs.
+
+- **baseline-memory**: a hand-written \`ws\` server, positions in plain objects, one \`send\` per member.
+- **colyseus**: the same game as a Colyseus 0.18 room (state in its schema, patched at its default
+  rate; each move also broadcast at once, so that delivery is not held to the patch interval).
+- **shardless (sync)**: each player a managed object; each move a task that stores the position and
+  sends on the room's channel; the broadcast leaves when the commit is durable (fsync).
+
+![room: p99 latency by players](charts/room.svg)
+
+| system | players held | × colyseus | moves/s | deliveries/s | p50 ms | p99 ms | p99.9 ms | server CPU | loadgen CPU | all joined and stayed |
+|---|---|---|---|---|---|---|---|---|---|---|
+${rows.join("\n")}
+`;
+}
+
+/** Each target of the benchmark issue, with the ratio measured in this run. */
+function targetsSection(records: readonly RunRecord[]): string {
+  const find = (workload: string, system: string, durability: string | null, zipf: number, placement: string, rate: "closed" | "open" = "closed") =>
+    records.find(
+      (r) =>
+        r.workload === workload &&
+        r.system === system &&
+        (durability === null || r.options.durability === durability) &&
+        r.options.zipf === zipf &&
+        r.options.placement === placement &&
+        (rate === "closed") === (r.options.rate === null),
+    );
+  const rows: string[] = [];
+  const target = (what: string, value: number | undefined, goal: number, better: "higher" | "lower") => {
+    if (value === undefined || !Number.isFinite(value)) return;
+    const met = better === "higher" ? value >= goal : value <= goal;
+    rows.push(`| ${what} | ${better === "higher" ? "≥" : "≤"} ${goal} | ${value.toFixed(2)} | ${met ? "met" : "**missed**"} |`);
+  };
+  const over = (a: RunRecord | undefined, b: RunRecord | undefined, figure: (r: RunRecord) => number = (r) => r.tps) =>
+    a === undefined || b === undefined || figure(b) === 0 ? undefined : figure(a) / figure(b);
+  const sync = (zipf: number) => find("transfer", "shardless", "sync", zipf, "network");
+  target("transfer uniform, sync: × postgres", over(sync(0), find("transfer", "postgres", null, 0, "network")), 10, "higher");
+  target("transfer uniform, sync: × sqlite", over(sync(0), find("transfer", "sqlite", "sync", 0, "network")), 5, "higher");
+  target("transfer uniform, memory: × baseline-memory", over(find("transfer", "shardless", "memory", 0, "network"), find("transfer", "baseline-memory", null, 0, "network")), 0.5, "higher");
+  target("transfer zipf 1.5, sync: × postgres", over(sync(1.5), find("transfer", "postgres", null, 1.5, "network")), 30, "higher");
+  target("transfer zipf 1.5, sync: × own uniform", over(sync(1.5), sync(0)), 0.5, "higher");
+  const players = (r: RunRecord) => r.players ?? 0;
+  target("room: players held × colyseus", over(find("room", "shardless", null, 0, "network"), find("room", "colyseus", null, 0, "network"), players), 2, "higher");
+  const echoAtRate = (system: string) => find("echo", system, null, 0, "network", "open");
+  target("echo at half max: p99 × baseline's p99", over(echoAtRate("shardless"), echoAtRate("baseline-memory"), (r) => r.p99Ms), 2, "lower");
+  if (rows.length === 0) return "";
+  return `
+## Targets
+
+Measured over the network (the default placement), as ratios within this run.
+
+| target | goal | measured | |
+|---|---|---|---|
+${rows.join("\n")}
+`;
+}
+
+/** docs/benchmarks.md for `records`. */
+export function markdown(records: readonly RunRecord[], settings: Settings): string {
+  return `# Benchmarks
+
+Measured with \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}: ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}.
+The machine is shared and noisy: each figure is the median of ${settings.repeats} runs of ${settings.seconds} s, and
+comparisons are ratios against the baselines measured in the same run. Raw records: \`bench/results.json\`.
+${targetsSection(records)}${transferSection(records, settings)}${echoSection(records)}${roomSection(records, settings)}
+CPU is a fraction of one core; with 2 cores the load generator competes with the server for them.
+Where the time goes, and what limits each placement: [performance.md](performance.md).
+`;
+}
+
+/** Writes transfer.svg, echo.svg and room.svg into `directory`. */
+export function writeCharts(records: readonly RunRecord[], directory: string): void {
+  mkdirSync(directory, { recursive: true });
+  const transfers = records.filter((r) => r.workload === "transfer");
+  const systems = [...new Set(transfers.map(nameOf))];
+  const conditions = [...new Set(transfers.map((r) => `zipf ${r.options.zipf}, ${r.options.placement}`))];
+  const transferGroups = conditions.map((label) => ({
+    label,
+    values: systems.map((system) => transfers.find((r) => nameOf(r) === system && `zipf ${r.options.zipf}, ${r.options.placement}` === label)?.tps ?? null),
+  }));
+  writeFileSync(join(directory, "transfer.svg"), barChart("transfer: transactions per second", "transfers/s", systems, transferGroups));
+  const echoes = records.filter((r) => r.workload === "echo");
+  const echoSystems = [...new Set(echoes.map(nameOf))];
+  const echoGroups = ["p50", "p99", "p99.9"].map((label, index) => ({
+    label: `${label} at half max`,
+    values: echoSystems.map((system) => {
+      const r = echoes.find((each) => nameOf(each) === system && each.options.rate !== null);
+      return r === undefined ? null : [r.p50Ms, r.p99Ms, r.p999Ms][index]!;
+    }),
+  }));
+  writeFileSync(join(directory, "echo.svg"), barChart("echo: latency at half of Shardless's maximum", "milliseconds", echoSystems, echoGroups));
+  const rooms = records.filter((r) => r.workload === "room");
+  const lines = rooms.map((r) => ({ name: nameOf(r), points: (r.steps ?? []).map((step) => ({ x: step.players, y: step.p99Ms })) }));
+  writeFileSync(join(directory, "room.svg"), lineChart("room: p99 update-to-delivery latency", "players", "p99 ms (log scale)", lines, LATENCY_BOUND_MS));
+}
