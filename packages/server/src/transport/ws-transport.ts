@@ -1,4 +1,5 @@
 import type { IncomingMessage, Server as HttpServer } from "node:http";
+import type { Duplex } from "node:stream";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import type { Logger } from "../kernel/logger.js";
 import { ProtocolError } from "@shardless/protocol";
@@ -38,7 +39,7 @@ export class WsTransport {
 
   private accept(socket: WebSocket, request: IncomingMessage): void {
     const address = `${request.socket.remoteAddress ?? "?"}:${request.socket.remotePort ?? "?"}`;
-    const connection = new WsConnection(this.nextId(), socket, address, this.limits, this.logger);
+    const connection = new WsConnection(this.nextId(), socket, request.socket, address, this.limits, this.logger);
     let ended = false;
     socket.on("close", () => {
       if (ended) return;
@@ -69,6 +70,8 @@ class WsConnection extends QueuedConnection {
   constructor(
     id: number,
     private readonly socket: WebSocket,
+    /** The TCP socket under the WebSocket, corked while a batch of messages is written. */
+    private readonly stream: Duplex,
     remoteAddress: string,
     limits: TransportLimits,
     logger: Logger,
@@ -101,8 +104,16 @@ class WsConnection extends QueuedConnection {
   }
 
   protected write(payloads: Uint8Array[]): void {
-    // One WebSocket message per frame, as the protocol says.
-    for (const payload of payloads) this.socket.send(payload, { binary: true });
+    // One WebSocket message per frame, as the protocol says; but one system call for them all:
+    // ws writes each message's header and body under its own cork, and ours, around the batch,
+    // holds them until the last. A write per message cost about a third of the server's CPU when
+    // channels fanned out to many clients.
+    this.stream.cork();
+    try {
+      for (const payload of payloads) this.socket.send(payload, { binary: true });
+    } finally {
+      this.stream.uncork();
+    }
   }
 
   protected endSocket(): void {
