@@ -18,9 +18,11 @@ import {
   type TaskContext,
 } from "shardless";
 import { RawClient } from "./raw-client.ts";
-import { CapturingLogger, eventually, tempDir, testServer } from "./helpers.ts";
+import { CapturingLogger, ControlledStore, eventually, tempDir, testServer } from "./helpers.ts";
 
 const text = (value: string) => new TextEncoder().encode(value);
+/** What every Player's receivedMessage was called with, in call order (attempts included). */
+const handled: string[] = [];
 const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 
 @managed("sessions.Journal")
@@ -35,6 +37,7 @@ class Player implements ClientSessionListener {
 
   receivedMessage(ctx: TaskContext, message: Uint8Array): void {
     const said = decode(message);
+    handled.push(said);
     const session = this.session.get();
     ctx.data.getBinding<Journal>("journal").lines.push(`${session.name}: ${said}`);
     if (said === "disconnect me") session.disconnect();
@@ -93,6 +96,27 @@ describe("sessions over TCP", () => {
     assert.deepEqual(echoed, sent);
     const lines = (await journal(s)).filter((line) => line.startsWith("ordered: "));
     assert.deepEqual(lines, sent.map((message) => `ordered: ${message}`));
+    client.close();
+  });
+
+  it("starts a session's next message once the previous has committed, not once it is durable", async () => {
+    const store = new ControlledStore();
+    const s = await server({ store });
+    const client = await RawClient.login(s.tcpPort!, "pipelined");
+    store.held = true;
+    const sent = ["pipe-1", "pipe-2", "pipe-3"];
+    for (const message of sent) client.say(message);
+    // While the first commit waits for the disk, the later messages still run, in order, each on
+    // top of the one before: all three handlers have run and none of their replies has left.
+    await eventually("three handlers run", () => Promise.resolve(handled.filter((said) => said.startsWith("pipe-"))), (seen) => seen.length === 3);
+    assert.deepEqual(handled.filter((said) => said.startsWith("pipe-")), sent);
+    assert.equal(client.received.filter((message) => message.op === "SESSION_MESSAGE").length, 0, "no reply before its commit is durable");
+    store.held = false;
+    while (store.waiting.length > 0) store.release();
+    const echoed = [await client.nextText(), await client.nextText(), await client.nextText()];
+    assert.deepEqual(echoed, sent);
+    const lines = (await journal(s)).filter((line) => line.startsWith("pipelined: "));
+    assert.deepEqual(lines, sent.map((message) => `pipelined: ${message}`));
     client.close();
   });
 

@@ -44,6 +44,13 @@ export interface RunOptions {
   readonly timeoutMs?: number;
   /** Overrides the kernel's `maxTaskAttempts`. */
   readonly maxAttempts?: number;
+  /**
+   * Called once, synchronously, as soon as the task's place in commit order is fixed: right after
+   * the attempt that commits has been validated (its writes are visible to later tasks, and its
+   * effects will be released after those of every earlier commit), or when it fails for good.
+   * A task submitted from here is ordered after this one without waiting for its durability.
+   */
+  readonly onOrdered?: () => void;
 }
 
 interface Job {
@@ -51,6 +58,7 @@ interface Job {
   readonly body: (ctx: TaskContext, tx: Transaction) => unknown;
   readonly timeoutMs: number;
   readonly maxAttempts: number;
+  readonly onOrdered: (() => void) | undefined;
   attempts: number;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: unknown) => void;
@@ -146,6 +154,7 @@ export class Kernel {
         body,
         timeoutMs: options.timeoutMs ?? this.options.txnTimeoutMs,
         maxAttempts: options.maxAttempts ?? this.options.maxTaskAttempts,
+        onOrdered: options.onOrdered,
         attempts: 0,
         resolve: resolve as (value: unknown) => void,
         reject,
@@ -222,6 +231,7 @@ export class Kernel {
       this.attemptFailed(job, error);
       return;
     }
+    job.onOrdered?.();
     durable.then(
       () => {
         this.counters.committed++;
@@ -252,6 +262,7 @@ export class Kernel {
     const failure = new TaskFailedError(`task ${job.name} failed after ${job.attempts} attempt(s): ${describe(error)}`, { cause: error });
     this.counters.failed++;
     this.options.logger.warn("task failed", { task: job.name, attempts: job.attempts, error });
+    job.onOrdered?.();
     this.settle(job, () => job.reject(failure));
   }
 

@@ -463,7 +463,14 @@ export class SessionService implements ConnectionHandler, SessionOperations {
       live.connection.resumeReading();
     }
     live.busy = true;
+    // The next item may start as soon as this one's place in commit order is fixed (it committed,
+    // or failed for good), not only once its batch is durable: effects are released in commit
+    // order anyway. A session with a backlog then runs several items per turn and per group commit,
+    // instead of one item per round trip through the committer.
+    let finished = false;
     const done = () => {
+      if (finished) return;
+      finished = true;
       live.busy = false;
       this.pump(live);
     };
@@ -471,13 +478,13 @@ export class SessionService implements ConnectionHandler, SessionOperations {
     switch (item.kind) {
       case "message":
         this.kernel
-          .run(`message from ${live.name}`, (ctx, tx) => this.messageTask(ctx, tx, id, item.message))
+          .run(`message from ${live.name}`, (ctx, tx) => this.messageTask(ctx, tx, id, item.message), { onOrdered: done })
           .catch((error: unknown) => this.logger.warn("a session's message task failed", { session: live.name, error }))
           .finally(done);
         return;
       case "channel":
         this.kernel
-          .run(`channel message from ${live.name}`, (ctx, tx) => this.channelTask(ctx, tx, id, item.channelId, item.message))
+          .run(`channel message from ${live.name}`, (ctx, tx) => this.channelTask(ctx, tx, id, item.channelId, item.message), { onOrdered: done })
           .then((delivered) => {
             if (!delivered) this.counters.droppedMessages++;
           })
