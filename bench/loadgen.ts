@@ -16,6 +16,8 @@ export interface LoadOptions {
   readonly seconds: number;
   readonly accounts: number;
   readonly zipf: number;
+  /** Seconds of load before the measured window (a cold server's backlog is not measured). */
+  readonly warmupSeconds: number;
 }
 
 export interface LoadResult {
@@ -24,6 +26,9 @@ export interface LoadResult {
   readonly p99Ms: number;
   readonly p999Ms: number;
   readonly seconds: number;
+  /** The measured window, in wall-clock milliseconds (to match the server's CPU samples). */
+  readonly wallStart: number;
+  readonly wallEnd: number;
   readonly cpuMs: number;
   readonly bytesPerRequest: number;
   /** Requests still unanswered 2 s after the end (lost or stuck). */
@@ -41,7 +46,8 @@ class Client {
     private readonly socket: Socket,
     private readonly workload: "transfer" | "echo",
     private readonly pick: () => number,
-    private readonly onReply: (latencyMs: number) => void,
+    /** Called with each answered request's scheduled send time and its latency. */
+    private readonly onReply: (scheduledAt: number, latencyMs: number) => void,
     private readonly running: () => boolean,
   ) {
     socket.on("data", (chunk: Buffer) => {
@@ -86,7 +92,7 @@ class Client {
     const sent = this.sentAt.get(id);
     if (sent === undefined) return;
     this.sentAt.delete(id);
-    this.onReply(performance.now() - sent);
+    this.onReply(sent, performance.now() - sent);
     if (this.refill && this.running()) this.request();
   }
 
@@ -101,7 +107,9 @@ class Client {
 export async function runLoad(options: LoadOptions, progress: (done: number) => void = () => undefined): Promise<LoadResult> {
   const pick = accountPicker(options.accounts, options.zipf);
   const latencies = new Latencies();
-  let measuring = false;
+  // Requests count by when they were scheduled, not when they are answered: a reply that arrives in
+  // the window to a request from the warm-up would otherwise carry the warm-up's backlog into it.
+  const window = { start: Number.POSITIVE_INFINITY, end: Number.POSITIVE_INFINITY };
   let running = true;
   const clients: Client[] = [];
   const sockets: Socket[] = [];
@@ -112,7 +120,8 @@ export async function runLoad(options: LoadOptions, progress: (done: number) => 
       socket.once("error", reject);
     });
     sockets.push(socket);
-    const client = new Client(socket, options.workload, pick, (ms) => measuring && latencies.add(ms), () => running);
+    const onReply = (scheduledAt: number, ms: number) => scheduledAt >= window.start && scheduledAt < window.end && latencies.add(ms);
+    const client = new Client(socket, options.workload, pick, onReply, () => running);
     await client.login(`bench-${i}`);
     clients.push(client);
   }
@@ -129,20 +138,22 @@ export async function runLoad(options: LoadOptions, progress: (done: number) => 
     };
     scheduler = setInterval(tick, 1);
   }
-  await new Promise((resolve) => setTimeout(resolve, 500)); // warm-up, not measured
+  await new Promise((resolve) => setTimeout(resolve, options.warmupSeconds * 1000));
   const cpuBefore = process.cpuUsage();
   const bytesBefore = clients.reduce((sum, client) => sum + client.bytesOut, 0);
-  const started = performance.now();
-  measuring = true;
+  const wallStart = Date.now();
+  window.start = performance.now();
   const ticker = setInterval(() => progress(latencies.size), 1000);
   await new Promise((resolve) => setTimeout(resolve, options.seconds * 1000));
-  measuring = false;
+  window.end = performance.now();
+  const wallEnd = Date.now();
   clearInterval(ticker);
-  const seconds = (performance.now() - started) / 1000;
+  const seconds = (window.end - window.start) / 1000;
   const cpu = process.cpuUsage(cpuBefore);
   running = false;
   if (scheduler !== undefined) clearInterval(scheduler);
   const bytesOut = clients.reduce((sum, client) => sum + client.bytesOut, 0) - bytesBefore;
+  // Late replies to the window's requests still count, with their latency.
   for (let waited = 0; waited < 2000 && clients.some((client) => client.outstanding > 0); waited += 50) {
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
@@ -150,6 +161,8 @@ export async function runLoad(options: LoadOptions, progress: (done: number) => 
   for (const socket of sockets) socket.destroy();
   const [p50Ms, p99Ms, p999Ms] = latencies.percentiles(0.5, 0.99, 0.999);
   return {
+    wallStart,
+    wallEnd,
     requests: latencies.size,
     p50Ms: p50Ms!,
     p99Ms: p99Ms!,

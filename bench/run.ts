@@ -71,6 +71,8 @@ export interface Settings {
   readonly roomStart: number;
   readonly roomMax: number;
   readonly roomStepSeconds: number;
+  /** Seconds of load before each measured window of the request workloads. */
+  readonly warmupSeconds: number;
   /** Where the server process writes a CPU profile (`--profile DIR`), or null. */
   readonly profileDir: string | null;
 }
@@ -167,7 +169,7 @@ async function runRoom(config: Configuration, settings: Settings): Promise<Omit<
 async function runNetworked(config: Configuration, settings: Settings): Promise<Omit<RunRecord, "tpsRuns">> {
   const { child, port, ask } = await startChild({ workload: config.workload, system: config.system, accounts: settings.accounts, durability: config.durability }, settings.profileDir);
   try {
-    await ask({ cmd: "stats" }); // resets the CPU baseline
+    await ask({ cmd: "stats" }); // resets the commit counters' baseline
     const load = await requestLoad({
       workload: config.workload as LoadOptions["workload"],
       rate: config.rate,
@@ -177,16 +179,17 @@ async function runNetworked(config: Configuration, settings: Settings): Promise<
       seconds: settings.seconds,
       accounts: settings.accounts,
       zipf: config.zipf,
+      warmupSeconds: settings.warmupSeconds,
     });
     const stats = await ask({ cmd: "stats" });
     const counters = stats.counters as { committed: number; conflicts: number };
     const total = (await ask({ cmd: "total" })).total as number;
-    const serverSeconds = load.seconds + 0.5; // the stats window also covers the warm-up
+    const { timeline } = (await ask({ cmd: "cpuTimeline" })) as { timeline: CpuSample[] };
     return record(config, settings, {
       tps: load.requests / load.seconds,
       percentiles: [load.p50Ms, load.p99Ms, load.p999Ms],
       abortsPerCommit: counters.committed === 0 ? 0 : counters.conflicts / counters.committed,
-      serverCpu: (stats.cpuMs as number) / 1000 / serverSeconds,
+      serverCpu: cpuBetween(timeline, load.wallStart, load.wallEnd),
       loadgenCpu: load.cpuMs / 1000 / load.seconds,
       bytesPerRequest: load.bytesPerRequest,
       total,
@@ -351,14 +354,21 @@ function transferMatrix(): Configuration[] {
   return configs;
 }
 
-/** The echo section: each system's maximum, then both at half of Shardless's maximum. */
-async function measureEcho(settings: Settings): Promise<RunRecord[]> {
+/** Open-loop rates for echo, as fractions of Shardless's closed-loop maximum; the half is the target's. */
+const ECHO_RATE_STEPS = [0.25, 0.5, 0.75];
+
+/**
+ * The echo section: each system's maximum, then both systems in an open loop at a quarter, half and
+ * three quarters of Shardless's maximum (latency against offered load).
+ */
+async function measureEcho(settings: Settings, quick: boolean): Promise<RunRecord[]> {
   const closed = (system: SystemName): Configuration => ({ workload: "echo", rate: null, system, durability: "sync", zipf: 0, inProcess: false });
-  const shardlessMax = await measure(closed("shardless"), settings);
-  const baselineMax = await measure(closed("baseline-memory"), settings);
-  const rate = Math.max(1, Math.round(shardlessMax.tps / 2));
-  const atRate = (system: SystemName): Configuration => ({ ...closed(system), rate });
-  return [shardlessMax, baselineMax, await measure(atRate("shardless"), settings), await measure(atRate("baseline-memory"), settings)];
+  const records = [await measure(closed("shardless"), settings), await measure(closed("baseline-memory"), settings)];
+  for (const fraction of quick ? [0.5] : ECHO_RATE_STEPS) {
+    const rate = Math.max(1, Math.round(records[0]!.tps * fraction));
+    for (const system of ["shardless", "baseline-memory"] as const) records.push(await measure({ ...closed(system), rate }, settings));
+  }
+  return records;
 }
 
 /** The room section: players held by each system, Shardless durable. */
@@ -373,7 +383,7 @@ function roomMatrix(): Configuration[] {
 
 /** Measures one workload's section of the matrix (the transfer section without zipf 1.5 when quick). */
 async function measureWorkload(workload: Workload, settings: Settings, quick: boolean): Promise<RunRecord[]> {
-  if (workload === "echo") return measureEcho(settings);
+  if (workload === "echo") return measureEcho(settings, quick);
   const configs = workload === "room" ? roomMatrix() : transferMatrix().filter((config) => !quick || config.zipf === 0);
   const records: RunRecord[] = [];
   for (const config of configs) records.push(await measure(config, settings));
@@ -409,6 +419,7 @@ async function main(): Promise<void> {
       "max-players": { type: "string" },
       json: { type: "string" },
       profile: { type: "string" },
+      warmup: { type: "string" },
       quick: { type: "boolean" },
     },
   });
@@ -423,6 +434,7 @@ async function main(): Promise<void> {
     roomStart: Number(values.players ?? (quick ? 20 : 100)),
     roomMax: Number(values["max-players"] ?? (quick ? 30 : 20_000)),
     roomStepSeconds: Number(values.seconds ?? (quick ? 1 : 3)),
+    warmupSeconds: Number(values.warmup ?? (quick ? 0.5 : 2)),
     profileDir: values.profile ?? null,
   };
   const records: RunRecord[] = [];
