@@ -41,6 +41,8 @@ export interface ServerConfig {
   readonly duplicateLogin: "refuse" | "replace";
   /** File of names and scrypt password hashes; null lets everyone in (development only). */
   readonly passwordFile: string | null;
+  /** Directory whose files the HTTP port serves at `/` (a browser game's pages); null serves none. */
+  readonly staticDir: string | null;
 }
 
 /** The defaults: the only place they are written down. */
@@ -63,6 +65,7 @@ export const DEFAULT_CONFIG: ServerConfig = Object.freeze({
   duplicateLogin: "refuse",
   maxPendingLoginsPerAddress: 16,
   passwordFile: null,
+  staticDir: null,
 });
 
 const DURABILITIES: readonly Durability[] = ["sync", "relaxed", "memory"];
@@ -101,8 +104,9 @@ export function resolveConfig(input: Readonly<Record<string, unknown>> = {}): Se
   if (merged.duplicateLogin !== "refuse" && merged.duplicateLogin !== "replace") {
     throw new ConfigError(`duplicateLogin must be "refuse" or "replace", got ${JSON.stringify(merged.duplicateLogin)}`);
   }
-  if (merged.passwordFile !== null && (typeof merged.passwordFile !== "string" || merged.passwordFile.length === 0)) {
-    throw new ConfigError("passwordFile must be a path or null");
+  for (const field of ["passwordFile", "staticDir"]) {
+    const path = merged[field];
+    if (path !== null && (typeof path !== "string" || path.length === 0)) throw new ConfigError(`${field} must be a path or null`);
   }
   const props = merged.appProperties;
   if (typeof props !== "object" || props === null || Array.isArray(props) || Object.values(props).some((v) => typeof v !== "string")) {

@@ -204,7 +204,10 @@ export async function startServer(options: StartServerOptions): Promise<Server> 
     }
     let httpPort: number | null = null;
     if (config.httpPort !== null) {
-      http = new HttpListener(sessions, config, logger, () => ++connectionIds);
+      const started = Date.now();
+      const counters = kernel.counters;
+      const status = () => ({ committedTasks: counters.committed, sessions: sessions.sessionCount, uptimeMs: Date.now() - started });
+      http = new HttpListener(sessions, config, logger, () => ++connectionIds, { staticDir: config.staticDir, status });
       httpPort = await http.listen(config.httpPort, config.host);
     }
     const startup = { initialized, resumedTasks, endedSessions, tcpPort, httpPort };

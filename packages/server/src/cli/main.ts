@@ -20,6 +20,7 @@ Options:
   --http-port <n>          HTTP port, WebSocket clients at /ws (default 8080; 0 picks a free one)
   --host <address>         address to listen on (default 0.0.0.0)
   --password-file <file>   names and scrypt hashes; without it every login is accepted
+  --static-dir <dir>       files the HTTP port serves at / (a browser game's pages)
   --txn-timeout-ms <n>     a task's time budget in ms (default 100)
   --log-level <level>      debug | info (default) | warn | error
   -h, --help               this text
@@ -79,6 +80,7 @@ function parse(argv: readonly string[]): ParsedArgs {
       "http-port": { type: "string" },
       host: { type: "string" },
       "password-file": { type: "string" },
+      "static-dir": { type: "string" },
       "log-level": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -96,6 +98,7 @@ function parse(argv: readonly string[]): ParsedArgs {
   if (values["http-port"] !== undefined) config.httpPort = numberFlag("--http-port", values["http-port"]);
   if (values.host !== undefined) config.host = values.host;
   if (values["password-file"] !== undefined) config.passwordFile = values["password-file"];
+  if (values["static-dir"] !== undefined) config.staticDir = values["static-dir"];
   if (values.prop !== undefined) config.appProperties = { ...(config.appProperties as object | undefined), ...properties(values.prop) };
   const logLevel = values["log-level"] ?? "info";
   if (!["debug", "info", "warn", "error"].includes(logLevel)) throw new Error(`--log-level must be debug, info, warn or error, got ${JSON.stringify(logLevel)}`);

@@ -1,4 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { SDK_PATH, SdkBundle } from "../http/sdk-bundle.js";
+import { serveStatic } from "../http/static-files.js";
 import type { Logger } from "../kernel/logger.js";
 import type { ConnectionHandler, TransportLimits } from "./connection.js";
 import { listen } from "./queued-connection.js";
@@ -7,13 +9,41 @@ import { WsTransport } from "./ws-transport.js";
 /** Path of the WebSocket endpoint on the HTTP port. */
 export const WEBSOCKET_PATH = "/ws";
 
-/** The HTTP port: WebSocket clients at `/ws`; other paths answer 404 for now. */
+/** Path of the server's status, as JSON. */
+export const STATUS_PATH = "/status";
+
+/** What the HTTP port serves besides WebSocket clients. */
+export interface HttpContent {
+  /** Files served at `/` (a game's pages), or null for none. */
+  readonly staticDir: string | null;
+  /** The server's status at this moment, served as JSON at `/status`. */
+  readonly status: () => Readonly<Record<string, unknown>>;
+}
+
+/**
+ * The HTTP port: WebSocket clients at `/ws`, the client SDK as a browser module at
+ * `/sdk/shardless-client.js`, the server's status at `/status`, and a game's files from its
+ * `staticDir` at every other path (404 without one). Only GET and HEAD are answered (405 else).
+ */
 export class HttpListener {
   private readonly server: Server;
   private readonly ws: WsTransport;
+  private readonly sdk = new SdkBundle();
 
-  constructor(handler: ConnectionHandler, limits: TransportLimits, logger: Logger, nextId: () => number) {
-    this.server = createServer((request, response) => this.serve(request, response));
+  constructor(
+    handler: ConnectionHandler,
+    limits: TransportLimits,
+    private readonly logger: Logger,
+    nextId: () => number,
+    private readonly content: HttpContent = { staticDir: null, status: () => ({}) },
+  ) {
+    this.server = createServer((request, response) => {
+      this.serve(request, response).catch((error: unknown) => {
+        this.logger.warn("an HTTP request failed", { url: request.url, error });
+        if (!response.headersSent) response.writeHead(500, TEXT).end("internal error\n");
+        else response.destroy();
+      });
+    });
     this.ws = new WsTransport(this.server, WEBSOCKET_PATH, handler, limits, logger, nextId);
   }
 
@@ -29,9 +59,21 @@ export class HttpListener {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
-  private serve(request: IncomingMessage, response: ServerResponse): void {
-    const body = request.url === WEBSOCKET_PATH ? "this endpoint speaks WebSocket\n" : "not found\n";
-    response.writeHead(request.url === WEBSOCKET_PATH ? 426 : 404, { "content-type": "text/plain; charset=utf-8" });
-    response.end(body);
+  private async serve(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const method = request.method ?? "GET";
+    const path = new URL(request.url ?? "/", "http://localhost").pathname;
+    if (path === WEBSOCKET_PATH) return void response.writeHead(426, TEXT).end("this endpoint speaks WebSocket\n");
+    if (method !== "GET" && method !== "HEAD") return void response.writeHead(405, { ...TEXT, allow: "GET, HEAD" }).end("method not allowed\n");
+    if (path === STATUS_PATH) return send(response, method, "application/json; charset=utf-8", `${JSON.stringify(this.content.status())}\n`, "no-store");
+    if (path === SDK_PATH) return send(response, method, "text/javascript; charset=utf-8", await this.sdk.source(), "no-cache");
+    if (this.content.staticDir === null) return void response.writeHead(404, TEXT).end("not found\n");
+    await serveStatic(this.content.staticDir, path, method, response);
   }
+}
+
+const TEXT = { "content-type": "text/plain; charset=utf-8" };
+
+function send(response: ServerResponse, method: string, contentType: string, body: string, cacheControl: string): void {
+  response.writeHead(200, { "content-type": contentType, "content-length": Buffer.byteLength(body), "cache-control": cacheControl });
+  response.end(method === "HEAD" ? undefined : body);
 }
