@@ -20,6 +20,7 @@ import { ChannelService } from "./channels/channel-service.js";
 import { TaskService } from "./tasks/task-service.js";
 import { TcpTransport } from "./transport/tcp-transport.js";
 import { HttpListener } from "./transport/http-listener.js";
+import { ServerMetrics } from "./metrics/server-metrics.js";
 
 /** A class whose instances are the application: managed, with a no-argument constructor. */
 export type AppListenerClass = new () => AppListener;
@@ -168,8 +169,17 @@ export async function startServer(options: StartServerOptions): Promise<Server> 
   let kernel: Kernel | undefined;
   let tcp: TcpTransport | undefined;
   let http: HttpListener | undefined;
+  let sessions: SessionService | undefined;
+  const metrics = new ServerMetrics({
+    tasksInFlight: () => kernel?.tasksInFlight ?? 0,
+    sessions: () => sessions?.sessionCount ?? 0,
+    channelsInUse: () => sessions?.channelsInUse ?? 0,
+    sessionCounters: () => sessions?.counters ?? NO_SESSION_COUNTERS,
+    storeBytes: () => store.sizeBytes?.(),
+  });
   try {
     kernel = new Kernel({
+      observer: metrics,
       store,
       clock,
       random,
@@ -181,38 +191,39 @@ export async function startServer(options: StartServerOptions): Promise<Server> 
       onFatal,
     });
     const tasks = new TaskService(kernel, logger);
-    const sessions = new SessionService(kernel, auth, config, logger);
-    const channels = new ChannelService(sessions);
-    sessions.installChannels(channels);
+    const sessionService = new SessionService(kernel, auth, config, logger);
+    sessions = sessionService;
+    const channels = new ChannelService(sessionService);
+    sessionService.installChannels(channels);
     kernel.installTaskService({
       taskManagerFor: (tx) => tasks.taskManagerFor(tx),
       channelManagerFor: (tx) => channels.managerFor(tx),
       cancelPeriodicTask: (tx, id) => tasks.cancelPeriodicTask(tx, id),
     });
-    kernel.installService(SESSION_SERVICE, sessions);
+    kernel.installService(SESSION_SERVICE, sessionService);
     kernel.installService(CHANNEL_SERVICE, channels);
     // Resume first: on a new store there is nothing to resume, and the tasks initialize schedules
     // are armed by its own commit.
     const resumedTasks = await tasks.resume();
     const initialized = await initializeOnce(kernel, app, config.appProperties);
-    const endedSessions = await sessions.cleanUpAfterRestart();
+    const endedSessions = await sessionService.cleanUpAfterRestart();
     let connectionIds = 0;
     let tcpPort: number | null = null;
     if (config.tcpPort !== null) {
-      tcp = new TcpTransport(sessions, config, logger, () => ++connectionIds);
+      tcp = new TcpTransport(sessionService, config, logger, () => ++connectionIds);
       tcpPort = await tcp.listen(config.tcpPort, config.host);
     }
     let httpPort: number | null = null;
     if (config.httpPort !== null) {
       const started = Date.now();
       const counters = kernel.counters;
-      const status = () => ({ committedTasks: counters.committed, sessions: sessions.sessionCount, uptimeMs: Date.now() - started });
-      http = new HttpListener(sessions, config, logger, () => ++connectionIds, { staticDir: config.staticDir, status });
+      const status = () => ({ committedTasks: counters.committed, sessions: sessionService.sessionCount, uptimeMs: Date.now() - started });
+      http = new HttpListener(sessionService, config, logger, () => ++connectionIds, { staticDir: config.staticDir, status, metrics: () => metrics.render() });
       httpPort = await http.listen(config.httpPort, config.host);
     }
     const startup = { initialized, resumedTasks, endedSessions, tcpPort, httpPort };
     logger.info("server started", { durability: config.durability, store: store.kind, ...startup });
-    return new Server(config, { kernel, tasks, sessions, store, tcp, http }, startup);
+    return new Server(config, { kernel, tasks, sessions: sessionService, store, tcp, http }, startup);
   } catch (error) {
     await tcp?.close().catch(() => undefined);
     await http?.close().catch(() => undefined);
@@ -227,6 +238,19 @@ function chooseAuthenticator(config: ServerConfig, logger: Logger): Authenticato
   logger.warn("no passwordFile: every login is accepted under any name (development only)");
   return new AcceptAllAuthenticator();
 }
+
+const NO_SESSION_COUNTERS: SessionCounters = Object.freeze({
+  logins: 0,
+  loginFailures: 0,
+  protocolErrors: 0,
+  droppedMessages: 0,
+  disconnects: 0,
+  pausedReads: 0,
+  framesIn: 0,
+  bytesIn: 0,
+  framesOut: 0,
+  bytesOut: 0,
+});
 
 function openStore(config: ServerConfig): DataStore {
   if (config.durability === "memory") return new MemoryDataStore();

@@ -152,6 +152,12 @@ export class LmdbDataStore implements DataStore {
     this.root.resetReadTxn();
   }
 
+  /** Pages in use up to the last one written: the file's live size (freed pages are reused, not returned). */
+  sizeBytes(): number {
+    const stats = this.root.getStats() as { lastPageNumber: number; pageSize: number };
+    return (stats.lastPageNumber + 1) * stats.pageSize;
+  }
+
   async close(): Promise<void> {
     try {
       await this.root.close();

@@ -1,6 +1,7 @@
 import { ResourceUnavailableError, TransactionConflictError } from "../api/errors.js";
 import { compareUtf8, type BindingRecord, type BindingWrite, type DataStore, type ObjectRecord, type ObjectWrite } from "./data-store.js";
 import { assert } from "./assert.js";
+import type { BatchStats } from "./observer.js";
 
 /** A range of binding keys a transaction scanned: every key in (after, found] was seen. */
 export interface RangeRead {
@@ -29,6 +30,8 @@ interface Batch {
   /** Each committed transaction's effects, in commit order (kept as they came: no copying). */
   effects: (readonly (() => void)[])[];
   waiters: { resolve: () => void; reject: (error: unknown) => void }[];
+  /** When the batch left for the store (performance.now()). */
+  flushedAt: number;
 }
 
 /** Options of {@link Committer}. */
@@ -41,6 +44,8 @@ export interface CommitterOptions {
   readonly onEffectError: (error: unknown) => void;
   /** Partition number placed in the top 16 bits of new object ids. */
   readonly partition?: number;
+  /** Told of each batch once it is durable (for metrics). */
+  readonly onBatchDurable?: (stats: BatchStats) => void;
 }
 
 const PARTITION_SHIFT = 48n;
@@ -261,6 +266,7 @@ export class Committer {
 
   private flush(force = false): void {
     const batch = this.open;
+    batch.flushedAt = performance.now();
     this.open = emptyBatch();
     // A batch that changes nothing stored (its tasks only read, send or log) has nothing to make
     // durable: its effects are released in turn without a store commit (and its fsync). Ids
@@ -282,6 +288,7 @@ export class Committer {
   private onBatchDurable(batch: Batch): void {
     this.inFlight = undefined;
     this.inFlightIsCheckpoint = false;
+    this.options.onBatchDurable?.({ tasks: batch.waiters.length, writes: batch.objects.length + batch.bindings.length, durableMs: performance.now() - batch.flushedAt });
     this.release(batch);
     if (this.open.waiters.length > 0) this.flush();
     else this.notifyIdle();
@@ -328,7 +335,7 @@ export class Committer {
 }
 
 function emptyBatch(): Batch {
-  return { objects: [], bindings: [], effects: [], waiters: [] };
+  return { objects: [], bindings: [], effects: [], waiters: [], flushedAt: 0 };
 }
 
 function inRange(name: string, range: RangeRead): boolean {

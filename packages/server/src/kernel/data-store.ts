@@ -73,6 +73,8 @@ export interface DataStore {
    * promises and visible to reads; rejects if nothing of it was applied.
    */
   commit(batch: CommitBatch): Promise<void>;
+  /** Bytes the store occupies (on disk, for a persistent store), for metrics; optional. */
+  sizeBytes?(): number;
   /** Flushes and releases the store. Further calls fail. */
   close(): Promise<void>;
 }

@@ -7,6 +7,7 @@ import { Committer } from "./committer.js";
 import { TransactionDataManager } from "./data-manager.js";
 import type { DataStore } from "./data-store.js";
 import type { Logger } from "./logger.js";
+import { IGNORING_OBSERVER, type AbortReason, type KernelObserver } from "./observer.js";
 import type { Random } from "./random.js";
 import { callSync, Transaction, type TransactionHooks } from "./transaction.js";
 
@@ -36,6 +37,8 @@ export interface KernelOptions {
   readonly appTimeCheckpointMs: number;
   /** Called if the store fails: the server must stop. */
   readonly onFatal: (error: unknown) => void;
+  /** Told of every attempt, commit and batch (for metrics); none by default. */
+  readonly observer?: KernelObserver;
 }
 
 /** Per-run options of {@link Kernel.run}. */
@@ -51,10 +54,18 @@ export interface RunOptions {
    * A task submitted from here is ordered after this one without waiting for its durability.
    */
   readonly onOrdered?: () => void;
+  /**
+   * What kind of task this is, for metrics: a small fixed set of values (a name with a player's
+   * name in it would make a metric per player). Defaults to "run".
+   */
+  readonly type?: string;
 }
 
 interface Job {
   readonly name: string;
+  readonly type: string;
+  /** When the task was submitted (performance.now()), for its latency. */
+  readonly submittedAt: number;
   readonly body: (ctx: TaskContext, tx: Transaction) => unknown;
   readonly timeoutMs: number;
   readonly maxAttempts: number;
@@ -105,9 +116,12 @@ export class Kernel {
     },
   };
   private closed = false;
+  private readonly observer: KernelObserver;
 
   constructor(private readonly options: KernelOptions) {
+    this.observer = options.observer ?? IGNORING_OBSERVER;
     this.committer = new Committer(options.store, {
+      onBatchDurable: (stats) => this.observer.batchDurable(stats),
       appTimeMs: () => this.appTimeMs(),
       onStoreFailure: (error) => {
         options.logger.error("data store write failed; stopping", { error });
@@ -155,6 +169,8 @@ export class Kernel {
         timeoutMs: options.timeoutMs ?? this.options.txnTimeoutMs,
         maxAttempts: options.maxAttempts ?? this.options.maxTaskAttempts,
         onOrdered: options.onOrdered,
+        type: options.type ?? "run",
+        submittedAt: performance.now(),
         attempts: 0,
         resolve: resolve as (value: unknown) => void,
         reject,
@@ -198,6 +214,11 @@ export class Kernel {
     await this.committer.whenIdle();
   }
 
+  /** Tasks submitted and not yet settled: queued, waiting to retry, or waiting for durability. */
+  get tasksInFlight(): number {
+    return this.inFlightJobs;
+  }
+
   private hooks(): TaskServiceHooks {
     if (this.taskService === undefined) throw new Error("task service not installed");
     return this.taskService;
@@ -220,6 +241,7 @@ export class Kernel {
 
   private attempt(job: Job): void {
     job.attempts++;
+    this.observer.attemptStarted(job.type);
     const tx = this.openTransaction(job.name, job.timeoutMs);
     let result: unknown;
     let durable: Promise<void>;
@@ -235,6 +257,7 @@ export class Kernel {
     durable.then(
       () => {
         this.counters.committed++;
+        this.observer.taskCommitted(job.type, performance.now() - job.submittedAt, job.attempts);
         this.settle(job, () => job.resolve(result));
       },
       (error: unknown) => this.settle(job, () => job.reject(new TaskFailedError(`task ${job.name} could not be made durable`, { cause: error }))),
@@ -244,7 +267,9 @@ export class Kernel {
   private attemptFailed(job: Job, error: unknown): void {
     if (error instanceof TransactionConflictError) this.counters.conflicts++;
     else if (error instanceof TransactionTimeoutError) this.counters.timeouts++;
-    if (isRetryable(error) && job.attempts < job.maxAttempts) {
+    const retried = isRetryable(error) && job.attempts < job.maxAttempts;
+    this.observer.attemptAborted(job.type, abortReason(error), retried);
+    if (retried) {
       const ceiling = Math.min(this.options.retryBackoffMaxMs, RETRY_BACKOFF_BASE_MS * 2 ** (job.attempts - 1));
       const delay = this.options.random.next() * ceiling;
       if (delay < 1) {
@@ -261,6 +286,7 @@ export class Kernel {
     }
     const failure = new TaskFailedError(`task ${job.name} failed after ${job.attempts} attempt(s): ${describe(error)}`, { cause: error });
     this.counters.failed++;
+    this.observer.taskFailed(job.type);
     this.options.logger.warn("task failed", { task: job.name, attempts: job.attempts, error });
     job.onOrdered?.();
     this.settle(job, () => job.reject(failure));
@@ -347,4 +373,9 @@ class BufferedTaskLog implements TaskLog {
     const task = this.tx.name;
     this.tx.addEffect(() => this.logger[level](message, { task, ...fields }));
   }
+}
+
+function abortReason(error: unknown): AbortReason {
+  if (error instanceof TransactionConflictError) return "conflict";
+  return error instanceof TransactionTimeoutError ? "timeout" : "error";
 }

@@ -96,6 +96,12 @@ export interface SessionCounters {
   disconnects: number;
   /** Times a session's reading was paused because its inbox was full. */
   pausedReads: number;
+  /** Frames received from clients, and their payload bytes. */
+  framesIn: number;
+  bytesIn: number;
+  /** Frames sent to clients (session and channel messages, joins, leaves, replies), and their payload bytes. */
+  framesOut: number;
+  bytesOut: number;
 }
 
 /**
@@ -104,7 +110,18 @@ export interface SessionCounters {
  * clean-up of sessions left over from before a restart.
  */
 export class SessionService implements ConnectionHandler, SessionOperations {
-  readonly counters: SessionCounters = { logins: 0, loginFailures: 0, protocolErrors: 0, droppedMessages: 0, disconnects: 0, pausedReads: 0 };
+  readonly counters: SessionCounters = {
+    logins: 0,
+    loginFailures: 0,
+    protocolErrors: 0,
+    droppedMessages: 0,
+    disconnects: 0,
+    pausedReads: 0,
+    framesIn: 0,
+    bytesIn: 0,
+    framesOut: 0,
+    bytesOut: 0,
+  };
   private readonly byConnection = new Map<Connection, LiveSession>();
   private readonly byId = new Map<bigint, LiveSession>();
   private readonly byName = new Map<string, LiveSession>();
@@ -134,6 +151,13 @@ export class SessionService implements ConnectionHandler, SessionOperations {
   /** Number of sessions logged in right now. */
   get sessionCount(): number {
     return this.byId.size;
+  }
+
+  /** Channels that have at least one connected member (counted when asked: for metrics). */
+  get channelsInUse(): number {
+    const channels = new Set<bigint>();
+    for (const live of this.byId.values()) for (const channel of live.channels) channels.add(channel);
+    return channels.size;
   }
 
   /** Ends, with `disconnected(false)`, every session stored before this start. */
@@ -171,6 +195,8 @@ export class SessionService implements ConnectionHandler, SessionOperations {
     const live = this.byConnection.get(connection);
     if (live === undefined) return;
     live.lastHeard = this.kernel.clock.now();
+    this.counters.framesIn++;
+    this.counters.bytesIn += payload.length;
     let message: ClientMessage;
     try {
       message = decodeClientMessage(payload);
@@ -384,7 +410,7 @@ export class SessionService implements ConnectionHandler, SessionOperations {
     live.state = "logging-in";
     let outcome: { id: bigint } | { refused: string };
     try {
-      outcome = await this.kernel.run(`login ${name}`, (ctx, tx) => this.loginTask(ctx, tx, live, name));
+      outcome = await this.kernel.run(`login ${name}`, (ctx, tx) => this.loginTask(ctx, tx, live, name), { type: "login" });
     } catch (error) {
       this.logger.warn("login task failed", { session: name, error });
       outcome = { refused: "the application's loggedIn failed" };
@@ -403,8 +429,8 @@ export class SessionService implements ConnectionHandler, SessionOperations {
     }
     live.state = "active";
     live.loginAcknowledged = true;
-    live.connection.send(encodeMessage({ op: "LOGIN_SUCCESS", reconnectKey: randomKey() }));
-    for (const payload of live.held) live.connection.send(payload);
+    this.write(live, encodeMessage({ op: "LOGIN_SUCCESS", reconnectKey: randomKey() }));
+    for (const payload of live.held) this.write(live, payload);
     live.held = [];
     live.heldBytes = 0;
     this.pump(live);
@@ -478,13 +504,13 @@ export class SessionService implements ConnectionHandler, SessionOperations {
     switch (item.kind) {
       case "message":
         this.kernel
-          .run(`message from ${live.name}`, (ctx, tx) => this.messageTask(ctx, tx, id, item.message), { onOrdered: done })
+          .run(`message from ${live.name}`, (ctx, tx) => this.messageTask(ctx, tx, id, item.message), { onOrdered: done, type: "session-message" })
           .catch((error: unknown) => this.logger.warn("a session's message task failed", { session: live.name, error }))
           .finally(done);
         return;
       case "channel":
         this.kernel
-          .run(`channel message from ${live.name}`, (ctx, tx) => this.channelTask(ctx, tx, id, item.channelId, item.message), { onOrdered: done })
+          .run(`channel message from ${live.name}`, (ctx, tx) => this.channelTask(ctx, tx, id, item.channelId, item.message), { onOrdered: done, type: "channel-message" })
           .then((delivered) => {
             if (!delivered) this.counters.droppedMessages++;
           })
@@ -497,7 +523,7 @@ export class SessionService implements ConnectionHandler, SessionOperations {
         const graceful = item.kind === "logout";
         void this.endSession(id, live.name, graceful).then(() => {
           if (graceful && !live.connectionLost) {
-            live.connection.send(encodeMessage({ op: "LOGOUT_SUCCESS" }));
+            this.write(live, encodeMessage({ op: "LOGOUT_SUCCESS" }));
             this.closeAfterDelay(live);
           }
         });
@@ -525,10 +551,10 @@ export class SessionService implements ConnectionHandler, SessionOperations {
   /** Runs `disconnected(graceful)` and removes the stored session; a failing listener is logged and skipped. */
   private async endSession(id: bigint, name: string, graceful: boolean): Promise<void> {
     try {
-      await this.kernel.run(`disconnect ${name}`, (ctx, tx) => this.endTask(ctx, tx, id, graceful, true));
+      await this.kernel.run(`disconnect ${name}`, (ctx, tx) => this.endTask(ctx, tx, id, graceful, true), { type: "disconnect" });
     } catch (error) {
       this.logger.warn("disconnected() failed; removing the session anyway", { session: name, error });
-      await this.kernel.run(`remove session ${name}`, (ctx, tx) => this.endTask(ctx, tx, id, graceful, false)).catch((cleanupError: unknown) =>
+      await this.kernel.run(`remove session ${name}`, (ctx, tx) => this.endTask(ctx, tx, id, graceful, false), { type: "disconnect" }).catch((cleanupError: unknown) =>
         this.logger.error("could not remove a session", { session: name, error: cleanupError }),
       );
     }
@@ -587,6 +613,13 @@ export class SessionService implements ConnectionHandler, SessionOperations {
       live.heldBytes += payload.length + 2;
       return;
     }
+    this.write(live, payload);
+  }
+
+  /** Writes a frame to the session's connection, counted. */
+  private write(live: LiveSession, payload: Uint8Array): void {
+    this.counters.framesOut++;
+    this.counters.bytesOut += payload.length;
     live.connection.send(payload);
   }
 
@@ -610,7 +643,7 @@ export class SessionService implements ConnectionHandler, SessionOperations {
     // The real reason is for the log only: an unauthenticated peer learns nothing from it.
     this.logger.info("request refused", { connection: live.connection.id, peer: live.connection.remoteAddress, name: live.name, reply: reply.op, reason });
     live.state = "ending";
-    live.connection.send(encodeMessage(reply));
+    this.write(live, encodeMessage(reply));
     this.closeAfterDelay(live);
   }
 

@@ -151,7 +151,7 @@ export class TaskService {
   }
 
   private start(recordId: bigint): void {
-    this.kernel.run(`task ${recordId}`, (ctx, tx) => this.runOnce(ctx, tx, recordId)).catch((error: unknown) => {
+    this.kernel.run(`task ${recordId}`, (ctx, tx) => this.runOnce(ctx, tx, recordId), { type: "scheduled-task" }).catch((error: unknown) => {
       if (isRetryable((error as { cause?: unknown }).cause)) {
         // Conflicts or timeouts on every attempt: a passing condition, so the run is not lost.
         this.logger.warn("scheduled task kept failing with retryable errors; trying again later", { record: recordId, error });
@@ -159,7 +159,7 @@ export class TaskService {
         return;
       }
       this.logger.warn("scheduled task failed; moving on to its next run", { record: recordId, error });
-      this.kernel.run(`task ${recordId} after failure`, (_ctx, tx) => this.advance(tx, recordId)).catch((cleanupError: unknown) =>
+      this.kernel.run(`task ${recordId} after failure`, (_ctx, tx) => this.advance(tx, recordId), { type: "scheduled-task" }).catch((cleanupError: unknown) =>
         this.logger.error("could not reschedule a failed task", { record: recordId, error: cleanupError }),
       );
     });

@@ -9,6 +9,9 @@ import { WsTransport } from "./ws-transport.js";
 /** Path of the WebSocket endpoint on the HTTP port. */
 export const WEBSOCKET_PATH = "/ws";
 
+/** Path of the server's metrics, in Prometheus text format. */
+export const METRICS_PATH = "/metrics";
+
 /** Path of the server's status, as JSON. */
 export const STATUS_PATH = "/status";
 
@@ -18,11 +21,13 @@ export interface HttpContent {
   readonly staticDir: string | null;
   /** The server's status at this moment, served as JSON at `/status`. */
   readonly status: () => Readonly<Record<string, unknown>>;
+  /** The server's metrics in Prometheus text format, served at `/metrics`. */
+  readonly metrics: () => Promise<{ contentType: string; body: string }>;
 }
 
 /**
  * The HTTP port: WebSocket clients at `/ws`, the client SDK as a browser module at
- * `/sdk/shardless-client.js`, the server's status at `/status`, and a game's files from its
+ * `/sdk/shardless-client.js`, the server's status at `/status`, metrics at `/metrics`, and a game's files from its
  * `staticDir` at every other path (404 without one). Only GET and HEAD are answered (405 else).
  */
 export class HttpListener {
@@ -35,7 +40,7 @@ export class HttpListener {
     limits: TransportLimits,
     private readonly logger: Logger,
     nextId: () => number,
-    private readonly content: HttpContent = { staticDir: null, status: () => ({}) },
+    private readonly content: HttpContent = { staticDir: null, status: () => ({}), metrics: () => Promise.resolve({ contentType: "text/plain", body: "" }) },
   ) {
     this.server = createServer((request, response) => {
       this.serve(request, response).catch((error: unknown) => {
@@ -65,6 +70,10 @@ export class HttpListener {
     if (path === WEBSOCKET_PATH) return void response.writeHead(426, TEXT).end("this endpoint speaks WebSocket\n");
     if (method !== "GET" && method !== "HEAD") return void response.writeHead(405, { ...TEXT, allow: "GET, HEAD" }).end("method not allowed\n");
     if (path === STATUS_PATH) return send(response, method, "application/json; charset=utf-8", `${JSON.stringify(this.content.status())}\n`, "no-store");
+    if (path === METRICS_PATH) {
+      const { contentType, body } = await this.content.metrics();
+      return send(response, method, contentType, body, "no-store");
+    }
     if (path === SDK_PATH) return send(response, method, "text/javascript; charset=utf-8", await this.sdk.source(), "no-cache");
     if (this.content.staticDir === null) return void response.writeHead(404, TEXT).end("not found\n");
     await serveStatic(this.content.staticDir, path, method, response);

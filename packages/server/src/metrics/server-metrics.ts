@@ -1,0 +1,147 @@
+import { performance, type EventLoopUtilization } from "node:perf_hooks";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { SessionCounters } from "../sessions/session-service.js";
+import type { AbortReason, BatchStats, KernelObserver } from "../kernel/observer.js";
+
+/** What the metrics read from the server when scraped. */
+export interface MetricsSources {
+  /** Tasks submitted and not yet settled. */
+  readonly tasksInFlight: () => number;
+  readonly sessions: () => number;
+  readonly channelsInUse: () => number;
+  readonly sessionCounters: () => Readonly<SessionCounters>;
+  /** Bytes the store occupies, or undefined when it cannot say. */
+  readonly storeBytes: () => number | undefined;
+}
+
+/** Latency buckets in milliseconds: 0.1 ms to 10 s. */
+const LATENCY_BUCKETS_MS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 10_000];
+/** Tasks per group commit. */
+const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096];
+
+/**
+ * A server's metrics in Prometheus form: counted as the kernel reports (a {@link KernelObserver}),
+ * and read from the server at each scrape. Each server has its own registry, so two servers in one
+ * process keep separate figures.
+ */
+export class ServerMetrics implements KernelObserver {
+  readonly registry = new Registry();
+  private readonly attempts: Counter<"type">;
+  private readonly aborts: Counter<"type" | "reason" | "outcome">;
+  private readonly commits: Counter<"type">;
+  private readonly failures: Counter<"type">;
+  private readonly taskLatency: Histogram<"type">;
+  private readonly batchTasks: Histogram;
+  private readonly batchDurableMs: Histogram;
+  private readonly batchWrites: Counter;
+  private eventLoop: EventLoopUtilization = performance.eventLoopUtilization();
+
+  constructor(sources: MetricsSources) {
+    const registers = [this.registry];
+    this.attempts = new Counter({ name: "shardless_task_attempts_total", help: "Task attempts started, by task type.", labelNames: ["type"], registers });
+    this.aborts = new Counter({
+      name: "shardless_task_aborts_total",
+      help: "Task attempts that did not commit, by task type, reason (conflict, timeout, error) and outcome (retried, gave-up).",
+      labelNames: ["type", "reason", "outcome"],
+      registers,
+    });
+    this.commits = new Counter({ name: "shardless_tasks_committed_total", help: "Tasks whose commit became durable, by task type.", labelNames: ["type"], registers });
+    this.failures = new Counter({ name: "shardless_tasks_failed_total", help: "Tasks that failed for good, by task type.", labelNames: ["type"], registers });
+    this.taskLatency = new Histogram({
+      name: "shardless_task_latency_ms",
+      help: "From a task's submission to its durable commit, in milliseconds, retries included.",
+      labelNames: ["type"],
+      buckets: LATENCY_BUCKETS_MS,
+      registers,
+    });
+    this.batchTasks = new Histogram({ name: "shardless_commit_batch_tasks", help: "Tasks per group commit.", buckets: BATCH_BUCKETS, registers });
+    this.batchDurableMs = new Histogram({
+      name: "shardless_commit_latency_ms",
+      help: "From a group commit's flush to its durability (store write and fsync), in milliseconds.",
+      buckets: LATENCY_BUCKETS_MS,
+      registers,
+    });
+    this.batchWrites = new Counter({ name: "shardless_store_writes_total", help: "Objects and bindings written to the store.", registers });
+    this.gauge("shardless_tasks_in_flight", "Tasks submitted and not yet settled: queued, waiting to retry, or waiting for their commit to be durable.", sources.tasksInFlight);
+    this.gauge("shardless_sessions", "Logged-in sessions.", sources.sessions);
+    this.gauge("shardless_channels_in_use", "Channels with at least one connected member.", sources.channelsInUse);
+    this.gauge("shardless_store_bytes", "Bytes the data store occupies.", () => sources.storeBytes() ?? 0);
+    this.gauge("shardless_event_loop_utilization", "Share of the last scrape interval the main thread spent running (0..1).", () => this.eventLoopSinceLastScrape());
+    this.sessionCounters(sources.sessionCounters);
+  }
+
+  /** The metrics in Prometheus text format, and its content type. */
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+
+  attemptStarted(type: string): void {
+    this.attempts.inc({ type });
+  }
+
+  attemptAborted(type: string, reason: AbortReason, retried: boolean): void {
+    this.aborts.inc({ type, reason, outcome: retried ? "retried" : "gave-up" });
+  }
+
+  taskCommitted(type: string, latencyMs: number): void {
+    this.commits.inc({ type });
+    this.taskLatency.observe({ type }, latencyMs);
+  }
+
+  taskFailed(type: string): void {
+    this.failures.inc({ type });
+  }
+
+  batchDurable(stats: BatchStats): void {
+    this.batchTasks.observe(stats.tasks);
+    this.batchDurableMs.observe(stats.durableMs);
+    this.batchWrites.inc(stats.writes);
+  }
+
+  private gauge(name: string, help: string, read: () => number): void {
+    new Gauge({
+      name,
+      help,
+      registers: [this.registry],
+      collect() {
+        this.set(read());
+      },
+    });
+  }
+
+  /** The session service's running totals as Prometheus counters (advanced by their growth at each scrape). */
+  private sessionCounters(read: () => Readonly<SessionCounters>): void {
+    const described: [keyof SessionCounters, string, string][] = [
+      ["logins", "shardless_logins_total", "Logins that succeeded."],
+      ["loginFailures", "shardless_login_failures_total", "Logins refused (authentication, duplicate, application)."],
+      ["protocolErrors", "shardless_protocol_errors_total", "Connections closed for breaking the protocol."],
+      ["droppedMessages", "shardless_dropped_messages_total", "Client messages dropped (before login, to a channel not joined)."],
+      ["disconnects", "shardless_disconnects_total", "Sessions ended."],
+      ["pausedReads", "shardless_paused_reads_total", "Times a session's reading paused on a full inbox."],
+      ["framesIn", "shardless_frames_in_total", "Frames received from clients."],
+      ["bytesIn", "shardless_bytes_in_total", "Frame payload bytes received from clients."],
+      ["framesOut", "shardless_frames_out_total", "Frames sent to clients."],
+      ["bytesOut", "shardless_bytes_out_total", "Frame payload bytes sent to clients."],
+    ];
+    for (const [field, name, help] of described) {
+      let reported = 0;
+      new Counter({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          const now = read()[field];
+          this.inc(now - reported);
+          reported = now;
+        },
+      });
+    }
+  }
+
+  private eventLoopSinceLastScrape(): number {
+    const now = performance.eventLoopUtilization();
+    const since = performance.eventLoopUtilization(now, this.eventLoop);
+    this.eventLoop = now;
+    return since.utilization;
+  }
+}
