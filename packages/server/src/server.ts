@@ -1,5 +1,5 @@
 import { AppLoadError } from "./api/errors.js";
-import { isManagedObject } from "./api/managed.js";
+import { isManagedObject, managedTagOf } from "./api/managed.js";
 import type { AppListener, TaskContext } from "./api/types.js";
 import { resolveConfig, type ServerConfig } from "./config.js";
 import { LmdbDataStore } from "./data/lmdb-data-store.js";
@@ -12,6 +12,7 @@ import { JsonLineLogger, type Logger } from "./kernel/logger.js";
 import type { SessionCounters } from "./sessions/session-service.js";
 import { systemRandom, type Random } from "./kernel/random.js";
 import { callSync } from "./kernel/transaction.js";
+import { objectCodec } from "./kernel/codec.js";
 import { AcceptAllAuthenticator, PasswordFileAuthenticator, type Authenticator } from "./sessions/authenticator.js";
 import { SESSION_SERVICE } from "./sessions/client-session-record.js";
 import { SessionService } from "./sessions/session-service.js";
@@ -176,6 +177,7 @@ export async function startServer(options: StartServerOptions): Promise<Server> 
     channelsInUse: () => sessions?.channelsInUse ?? 0,
     sessionCounters: () => sessions?.counters ?? NO_SESSION_COUNTERS,
     storeBytes: () => store.sizeBytes?.(),
+    classTagOf: (id) => classTagOf(kernel, id),
   });
   try {
     kernel = new Kernel({
@@ -218,7 +220,12 @@ export async function startServer(options: StartServerOptions): Promise<Server> 
       const started = Date.now();
       const counters = kernel.counters;
       const status = () => ({ committedTasks: counters.committed, sessions: sessionService.sessionCount, uptimeMs: Date.now() - started });
-      http = new HttpListener(sessionService, config, logger, () => ++connectionIds, { staticDir: config.staticDir, status, metrics: () => metrics.render() });
+      http = new HttpListener(sessionService, config, logger, () => ++connectionIds, {
+        staticDir: config.staticDir,
+        status,
+        metrics: () => metrics.render(),
+        conflicts: () => metrics.conflicts(),
+      });
       httpPort = await http.listen(config.httpPort, config.host);
     }
     const startup = { initialized, resumedTasks, endedSessions, tcpPort, httpPort };
@@ -237,6 +244,17 @@ function chooseAuthenticator(config: ServerConfig, logger: Logger): Authenticato
   if (config.passwordFile !== null) return PasswordFileAuthenticator.fromFile(config.passwordFile);
   logger.warn("no passwordFile: every login is accepted under any name (development only)");
   return new AcceptAllAuthenticator();
+}
+
+/** The class tag of stored object `id`, for conflict reports; undefined if it is gone or unreadable. */
+function classTagOf(kernel: Kernel | undefined, id: bigint): string | undefined {
+  const record = kernel?.committer.readObject(id);
+  if (record === undefined) return undefined;
+  try {
+    return managedTagOf(objectCodec.decode(record.bytes));
+  } catch {
+    return undefined; // a class this process does not know: the report goes without the tag
+  }
 }
 
 const NO_SESSION_COUNTERS: SessionCounters = Object.freeze({

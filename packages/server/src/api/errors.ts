@@ -43,10 +43,23 @@ export class ShardlessError extends Error {
   }
 }
 
+/**
+ * What a conflict was on: an object (with the binding name the task reached it by, when it did),
+ * a binding, or a range of bindings scanned from a prefix.
+ */
+export type ConflictSource =
+  | { readonly kind: "object"; readonly id: bigint; readonly binding?: string }
+  | { readonly kind: "binding"; readonly name: string }
+  | { readonly kind: "range"; readonly prefix: string };
+
 /** Another task committed a change to something this task read. Retryable. */
 export class TransactionConflictError extends ShardlessError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super("ERR_TXN_CONFLICT", message, { ...options, retryable: true });
+  /** What the conflict was on, when known (for conflict profiling). */
+  readonly on: ConflictSource | undefined;
+
+  constructor(message: string, options?: { cause?: unknown; on?: ConflictSource }) {
+    super("ERR_TXN_CONFLICT", message, { cause: options?.cause, retryable: true });
+    this.on = options?.on;
   }
 }
 

@@ -218,13 +218,13 @@ export class Committer {
   private validate(request: CommitRequest): void {
     const since = request.startSeq;
     for (const id of request.objectReads) {
-      if ((this.recentObjectWrites.get(id) ?? 0) > since) throw new TransactionConflictError(`object ${id} was changed by another task`);
+      if ((this.recentObjectWrites.get(id) ?? 0) > since) throw new TransactionConflictError(`object ${id} was changed by another task`, { on: { kind: "object", id } });
     }
     for (const name of request.bindingReads) {
-      if ((this.recentBindingWrites.get(name) ?? 0) > since) throw new TransactionConflictError(`binding ${JSON.stringify(name)} was changed by another task`);
+      if ((this.recentBindingWrites.get(name) ?? 0) > since) throw new TransactionConflictError(`binding ${JSON.stringify(name)} was changed by another task`, { on: { kind: "binding", name } });
     }
     for (const range of request.rangeReads) {
-      if (this.rangeChangedSince(range, since)) throw new TransactionConflictError("a binding was added or removed in a range another task scanned");
+      if (this.rangeChangedSince(range, since)) throw new TransactionConflictError("a binding was added or removed in a range another task scanned", { on: { kind: "range", prefix: range.prefix } });
     }
   }
 

@@ -268,7 +268,7 @@ export class Kernel {
     if (error instanceof TransactionConflictError) this.counters.conflicts++;
     else if (error instanceof TransactionTimeoutError) this.counters.timeouts++;
     const retried = isRetryable(error) && job.attempts < job.maxAttempts;
-    this.observer.attemptAborted(job.type, abortReason(error), retried);
+    this.observer.attemptAborted(job.type, abortReason(error), retried, error instanceof TransactionConflictError ? error.on : undefined);
     if (retried) {
       const ceiling = Math.min(this.options.retryBackoffMaxMs, RETRY_BACKOFF_BASE_MS * 2 ** (job.attempts - 1));
       const delay = this.options.random.next() * ceiling;

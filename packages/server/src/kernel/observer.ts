@@ -1,3 +1,5 @@
+import type { ConflictSource } from "../api/errors.js";
+
 /** Why an attempt of a task did not commit. */
 export type AbortReason = "conflict" | "timeout" | "error";
 
@@ -19,8 +21,11 @@ export interface BatchStats {
 export interface KernelObserver {
   /** An attempt of a task of `type` begins. */
   attemptStarted(type: string): void;
-  /** An attempt aborted; `retried` tells whether the task will be attempted again. */
-  attemptAborted(type: string, reason: AbortReason, retried: boolean): void;
+  /**
+   * An attempt aborted; `retried` tells whether the task will be attempted again, and `on` what a
+   * conflict was on, when known.
+   */
+  attemptAborted(type: string, reason: AbortReason, retried: boolean, on?: ConflictSource): void;
   /** A task's commit became durable, `latencyMs` after it was submitted, in `attempts` attempts. */
   taskCommitted(type: string, latencyMs: number, attempts: number): void;
   /** A task failed for good. */

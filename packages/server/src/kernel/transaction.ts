@@ -5,6 +5,7 @@ import {
   NameNotBoundError,
   ObjectNotFoundError,
   TransactionConflictError,
+  type ConflictSource,
   TransactionNotActiveError,
   TransactionTimeoutError,
 } from "../api/errors.js";
@@ -76,6 +77,8 @@ export class Transaction implements ActiveTransaction {
   private readonly rangeReads: RangeRead[] = [];
   private readonly effects: (() => void)[] = [];
   private readonly beforeCommitHooks: (() => void)[] = [];
+  /** Object id → the binding key this task reached it by (made on first use). */
+  private boundNames: Map<bigint, string> | undefined;
 
   constructor(
     private readonly committer: Committer,
@@ -188,6 +191,8 @@ export class Transaction implements ActiveTransaction {
   getBound(key: string, name: string, forUpdate: boolean): object {
     const id = this.readBinding(key);
     if (id === undefined) throw new NameNotBoundError(name);
+    // Remembered so that a conflict on the object can be reported by the name game code knows.
+    (this.boundNames ??= new Map()).set(id, key);
     const entry = this.entries.get(id) ?? this.tryLoad(id);
     if (entry === undefined || entry.state === "removed") {
       throw new ObjectNotFoundError(`the object bound to ${JSON.stringify(name)} has been removed`);
@@ -221,7 +226,7 @@ export class Transaction implements ActiveTransaction {
       committed = this.committer.nextBindingName(committed, prefix);
     }
     const range = { prefix, after, found: committed };
-    if (this.committer.rangeChangedSince(range, this.startSeq)) this.conflict("a range of bindings");
+    if (this.committer.rangeChangedSince(range, this.startSeq)) this.conflict("a range of bindings", { kind: "range", prefix: range.prefix });
     this.rangeReads.push(range);
     let local: string | undefined;
     for (const [key, id] of this.bindingWrites) {
@@ -295,6 +300,9 @@ export class Transaction implements ActiveTransaction {
       return durable;
     } catch (error) {
       this.abort();
+      if (error instanceof TransactionConflictError && error.on !== undefined && error.on.kind === "object" && this.boundNames?.has(error.on.id)) {
+        throw new TransactionConflictError(error.message, { on: this.named(error.on) });
+      }
       throw error;
     }
   }
@@ -356,7 +364,7 @@ export class Transaction implements ActiveTransaction {
     this.bindingReads.add(key);
     // Absence is checked too: a binding removed after this task started must not read as unbound.
     if (record === undefined ? this.committer.bindingChangedSince(key, this.startSeq) : record.version > this.startSeq) {
-      this.conflict(`binding ${JSON.stringify(key)}`);
+      this.conflict(`binding ${JSON.stringify(key)}`, { kind: "binding", name: key });
     }
     return record?.id;
   }
@@ -371,10 +379,10 @@ export class Transaction implements ActiveTransaction {
     const record = this.committer.readObject(id);
     if (record === undefined) {
       // Absence is a read too: if a concurrent task had just created it, we must not commit.
-      if (this.committer.objectChangedSince(id, this.startSeq)) this.conflict(`object ${id}`);
+      if (this.committer.objectChangedSince(id, this.startSeq)) this.conflict(`object ${id}`, { kind: "object", id });
       return undefined;
     }
-    if (record.version > this.startSeq) this.conflict(`object ${id}`);
+    if (record.version > this.startSeq) this.conflict(`object ${id}`, { kind: "object", id });
     const object = objectCodec.decode(record.bytes);
     const entry: Entry = { id, object, loadedBytes: record.bytes, state: "loaded", forUpdate: false };
     this.track(entry);
@@ -399,8 +407,14 @@ export class Transaction implements ActiveTransaction {
     }
   }
 
-  private conflict(what: string): never {
-    throw new TransactionConflictError(`${what} was changed by another task after this task started`);
+  private conflict(what: string, on: ConflictSource): never {
+    throw new TransactionConflictError(`${what} was changed by another task after this task started`, { on: this.named(on) });
+  }
+
+  /** `on`, with the binding name this task reached its object by, when it did. */
+  private named(on: ConflictSource): ConflictSource {
+    const binding = on.kind === "object" ? this.boundNames?.get(on.id) : undefined;
+    return binding === undefined || on.kind !== "object" ? on : { ...on, binding };
   }
 }
 

@@ -1,6 +1,8 @@
 import { performance, type EventLoopUtilization } from "node:perf_hooks";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { ConflictSource } from "../api/errors.js";
 import type { SessionCounters } from "../sessions/session-service.js";
+import { ConflictProfile, type ConflictReport } from "./conflict-profile.js";
 import type { AbortReason, BatchStats, KernelObserver } from "../kernel/observer.js";
 
 /** What the metrics read from the server when scraped. */
@@ -12,6 +14,8 @@ export interface MetricsSources {
   readonly sessionCounters: () => Readonly<SessionCounters>;
   /** Bytes the store occupies, or undefined when it cannot say. */
   readonly storeBytes: () => number | undefined;
+  /** The class tag of a stored object, or undefined when there is no such object. */
+  readonly classTagOf: (id: bigint) => string | undefined;
 }
 
 /** Latency buckets in milliseconds: 0.1 ms to 10 s. */
@@ -35,8 +39,9 @@ export class ServerMetrics implements KernelObserver {
   private readonly batchDurableMs: Histogram;
   private readonly batchWrites: Counter;
   private eventLoop: EventLoopUtilization = performance.eventLoopUtilization();
+  private readonly conflictProfile = new ConflictProfile();
 
-  constructor(sources: MetricsSources) {
+  constructor(private readonly sources: MetricsSources) {
     const registers = [this.registry];
     this.attempts = new Counter({ name: "shardless_task_attempts_total", help: "Task attempts started, by task type.", labelNames: ["type"], registers });
     this.aborts = new Counter({
@@ -79,8 +84,14 @@ export class ServerMetrics implements KernelObserver {
     this.attempts.inc({ type });
   }
 
-  attemptAborted(type: string, reason: AbortReason, retried: boolean): void {
+  attemptAborted(type: string, reason: AbortReason, retried: boolean, on?: ConflictSource): void {
     this.aborts.inc({ type, reason, outcome: retried ? "retried" : "gave-up" });
+    if (on !== undefined) this.conflictProfile.record(on, type);
+  }
+
+  /** The objects, bindings and ranges that caused the most aborts in the last minute. */
+  conflicts(limit = 20): ConflictReport {
+    return this.conflictProfile.report(limit, this.sources.classTagOf);
   }
 
   taskCommitted(type: string, latencyMs: number): void {

@@ -12,6 +12,9 @@ export const WEBSOCKET_PATH = "/ws";
 /** Path of the server's metrics, in Prometheus text format. */
 export const METRICS_PATH = "/metrics";
 
+/** Path of the conflict profile, as JSON. */
+export const CONFLICTS_PATH = "/conflicts";
+
 /** Path of the server's status, as JSON. */
 export const STATUS_PATH = "/status";
 
@@ -23,11 +26,14 @@ export interface HttpContent {
   readonly status: () => Readonly<Record<string, unknown>>;
   /** The server's metrics in Prometheus text format, served at `/metrics`. */
   readonly metrics: () => Promise<{ contentType: string; body: string }>;
+  /** What tasks fought over lately, served as JSON at `/conflicts`. */
+  readonly conflicts: () => unknown;
 }
 
 /**
  * The HTTP port: WebSocket clients at `/ws`, the client SDK as a browser module at
- * `/sdk/shardless-client.js`, the server's status at `/status`, metrics at `/metrics`, and a game's files from its
+ * `/sdk/shardless-client.js`, the server's status at `/status`, metrics at `/metrics`, the
+ * conflict profile at `/conflicts`, and a game's files from its
  * `staticDir` at every other path (404 without one). Only GET and HEAD are answered (405 else).
  */
 export class HttpListener {
@@ -40,7 +46,7 @@ export class HttpListener {
     limits: TransportLimits,
     private readonly logger: Logger,
     nextId: () => number,
-    private readonly content: HttpContent = { staticDir: null, status: () => ({}), metrics: () => Promise.resolve({ contentType: "text/plain", body: "" }) },
+    private readonly content: HttpContent = NOTHING_BUT_WEBSOCKETS,
   ) {
     this.server = createServer((request, response) => {
       this.serve(request, response).catch((error: unknown) => {
@@ -69,7 +75,8 @@ export class HttpListener {
     const path = new URL(request.url ?? "/", "http://localhost").pathname;
     if (path === WEBSOCKET_PATH) return void response.writeHead(426, TEXT).end("this endpoint speaks WebSocket\n");
     if (method !== "GET" && method !== "HEAD") return void response.writeHead(405, { ...TEXT, allow: "GET, HEAD" }).end("method not allowed\n");
-    if (path === STATUS_PATH) return send(response, method, "application/json; charset=utf-8", `${JSON.stringify(this.content.status())}\n`, "no-store");
+    if (path === STATUS_PATH) return send(response, method, JSON_TYPE, `${JSON.stringify(this.content.status())}\n`, "no-store");
+    if (path === CONFLICTS_PATH) return send(response, method, JSON_TYPE, `${JSON.stringify(this.content.conflicts())}\n`, "no-store");
     if (path === METRICS_PATH) {
       const { contentType, body } = await this.content.metrics();
       return send(response, method, contentType, body, "no-store");
@@ -81,6 +88,14 @@ export class HttpListener {
 }
 
 const TEXT = { "content-type": "text/plain; charset=utf-8" };
+const JSON_TYPE = "application/json; charset=utf-8";
+
+const NOTHING_BUT_WEBSOCKETS: HttpContent = {
+  staticDir: null,
+  status: () => ({}),
+  metrics: () => Promise.resolve({ contentType: "text/plain; charset=utf-8", body: "" }),
+  conflicts: () => ({}),
+};
 
 function send(response: ServerResponse, method: string, contentType: string, body: string, cacheControl: string): void {
   response.writeHead(200, { "content-type": contentType, "content-length": Buffer.byteLength(body), "cache-control": cacheControl });
