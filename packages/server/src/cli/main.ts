@@ -3,10 +3,12 @@ import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { AppLoadError, ConfigError, ShardlessError } from "../api/errors.js";
+import { inspect } from "../inspect/inspect-command.js";
 import { JsonLineLogger, type LogLevel } from "../kernel/logger.js";
 import { startServer, type AppListenerClass } from "../server.js";
 
 const USAGE = `Usage: shardless start <app module> [options]
+       shardless inspect <data dir> [what] [options]   (see shardless inspect --help)
 
 Runs the application whose module's default export is its AppListener class
 (a @managed class). TypeScript modules run directly.
@@ -39,6 +41,7 @@ export interface CliIo {
  * failure, 2 on a usage or configuration error.
  */
 export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+  if (argv[0] === "inspect") return inspect(argv.slice(1), io);
   let parsed: ReturnType<typeof parse>;
   try {
     parsed = parse(argv);
