@@ -1,4 +1,4 @@
-import { AppLoadError } from "./api/errors.js";
+import { AppLoadError, DataFormatError } from "./api/errors.js";
 import { isManagedObject, managedTagOf } from "./api/managed.js";
 import type { AppListener, TaskContext } from "./api/types.js";
 import { resolveConfig, type ServerConfig } from "./config.js";
@@ -11,7 +11,7 @@ import { Kernel, type KernelCounters, type RunOptions } from "./kernel/kernel.js
 import { JsonLineLogger, type Logger } from "./kernel/logger.js";
 import type { SessionCounters } from "./sessions/session-service.js";
 import { systemRandom, type Random } from "./kernel/random.js";
-import { callSync } from "./kernel/transaction.js";
+import { callSync, type Transaction } from "./kernel/transaction.js";
 import { objectCodec } from "./kernel/codec.js";
 import { AcceptAllAuthenticator, PasswordFileAuthenticator, type Authenticator } from "./sessions/authenticator.js";
 import { SESSION_SERVICE } from "./sessions/client-session-record.js";
@@ -279,7 +279,10 @@ function initializeOnce(kernel: Kernel, app: AppListenerClass, props: Readonly<R
   return kernel.run(
     "initialize",
     (ctx, tx) => {
-      if (tx.isBound(APP_BINDING)) return false;
+      if (tx.isBound(APP_BINDING)) {
+        assertSameApp(tx, app);
+        return false;
+      }
       const listener = new app();
       tx.bind(APP_BINDING, listener);
       callSync(`${app.name}.initialize`, () => listener.initialize(ctx, props));
@@ -288,6 +291,25 @@ function initializeOnce(kernel: Kernel, app: AppListenerClass, props: Readonly<R
     // initialize has no time limit, and a failure is reported rather than retried forever.
     { timeoutMs: Infinity, maxAttempts: 3 },
   );
+}
+
+/**
+ * Refuses a data store made by another application: its stored listener would never be the one
+ * loaded, its tasks would fail on classes nobody loaded, and `initialize` would never run.
+ * @throws {AppLoadError} naming both class tags.
+ */
+function assertSameApp(tx: Transaction, app: AppListenerClass): void {
+  const expected = managedTagOf(Object.create(app.prototype as object) as object);
+  let stored: string | undefined;
+  try {
+    stored = managedTagOf(tx.getBound(APP_BINDING, APP_BINDING, false));
+  } catch (error) {
+    if (!(error instanceof DataFormatError)) throw error;
+    stored = /tag "([^"]*)"/.exec(error.message)?.[1] ?? "a class this application does not define";
+  }
+  if (stored !== expected) {
+    throw new AppLoadError(`this data directory holds the world of another application (${stored}), not ${expected}; start ${app.name} on a directory of its own`);
+  }
 }
 
 function assertAppClass(app: unknown): asserts app is AppListenerClass {

@@ -68,6 +68,19 @@ describe("shardless CLI", () => {
     assert.match(second.err, /initialize exploded/);
   });
 
+  it("refuses a data directory that holds another application's world, naming both", async () => {
+    const dataDir = tempDir();
+    assert.equal((await cli(["start", fixture("quiet-app.ts"), "--data-dir", dataDir])).code, 0);
+    // In this process both classes are loaded: the stored listener decodes, and is the wrong one.
+    const here = await cli(["start", fixture("plain-js-app.js"), "--data-dir", dataDir]);
+    assert.equal(here.code, 1);
+    assert.match(here.err, /holds the world of another application \(fixture\.QuietApp\), not fixture\.js\.App/);
+    // In a process of its own the stored class is not even loaded: the same refusal.
+    const child = ChildServer.start(["start", fixture("plain-js-app.js"), "--data-dir", dataDir, "--tcp-port", "0", "--http-port", "0", "--host", "127.0.0.1"]);
+    assert.equal((await child.exit()).code, 1);
+    assert.match(child.stderrText, /holds the world of another application \(fixture\.QuietApp\)/);
+  });
+
   it("takes settings from a config file, with flags overriding it", async () => {
     const dir = tempDir();
     const config = join(dir, "shardless.json");
