@@ -43,6 +43,12 @@ export interface ServerConfig {
   readonly passwordFile: string | null;
   /** Directory whose files the HTTP port serves at `/` (a browser game's pages); null serves none. */
   readonly staticDir: string | null;
+  /** Session and channel messages a session may send per second on average; null: no limit. */
+  readonly maxMessagesPerSecond: number | null;
+  /** Messages a session may send at once above that rate (the bucket's size). */
+  readonly messageBurst: number;
+  /** What happens to a session over its rate: its extra messages are `drop`ped, or it is `disconnect`ed. */
+  readonly rateLimitPolicy: "drop" | "disconnect";
 }
 
 /** The defaults: the only place they are written down. */
@@ -66,6 +72,9 @@ export const DEFAULT_CONFIG: ServerConfig = Object.freeze({
   maxPendingLoginsPerAddress: 16,
   passwordFile: null,
   staticDir: null,
+  maxMessagesPerSecond: null,
+  messageBurst: 100,
+  rateLimitPolicy: "drop",
 });
 
 const DURABILITIES: readonly Durability[] = ["sync", "relaxed", "memory"];
@@ -103,6 +112,11 @@ export function resolveConfig(input: Readonly<Record<string, unknown>> = {}): Se
   positive(merged, "maxPendingLoginsPerAddress", { integer: true });
   if (merged.duplicateLogin !== "refuse" && merged.duplicateLogin !== "replace") {
     throw new ConfigError(`duplicateLogin must be "refuse" or "replace", got ${JSON.stringify(merged.duplicateLogin)}`);
+  }
+  if (merged.maxMessagesPerSecond !== null) positive(merged, "maxMessagesPerSecond");
+  positive(merged, "messageBurst", { integer: true });
+  if (merged.rateLimitPolicy !== "drop" && merged.rateLimitPolicy !== "disconnect") {
+    throw new ConfigError(`rateLimitPolicy must be "drop" or "disconnect", got ${JSON.stringify(merged.rateLimitPolicy)}`);
   }
   for (const field of ["passwordFile", "staticDir"]) {
     const path = merged[field];

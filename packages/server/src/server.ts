@@ -22,6 +22,7 @@ import { TaskService } from "./tasks/task-service.js";
 import { TcpTransport } from "./transport/tcp-transport.js";
 import { HttpListener } from "./transport/http-listener.js";
 import { ServerMetrics } from "./metrics/server-metrics.js";
+import { DashboardData } from "./dashboard/dashboard-data.js";
 
 /** A class whose instances are the application: managed, with a no-argument constructor. */
 export type AppListenerClass = new () => AppListener;
@@ -220,11 +221,13 @@ export async function startServer(options: StartServerOptions): Promise<Server> 
       const started = Date.now();
       const counters = kernel.counters;
       const status = () => ({ committedTasks: counters.committed, sessions: sessionService.sessionCount, uptimeMs: Date.now() - started });
+      const dashboard = new DashboardData(metrics.registry, status, () => metrics.conflicts(DASHBOARD_HOT_SPOTS));
       http = new HttpListener(sessionService, config, logger, () => ++connectionIds, {
         staticDir: config.staticDir,
         status,
         metrics: () => metrics.render(),
         conflicts: () => metrics.conflicts(),
+        dashboard: () => dashboard.snapshot(),
       });
       httpPort = await http.listen(config.httpPort, config.host);
     }
@@ -257,6 +260,9 @@ function classTagOf(kernel: Kernel | undefined, id: bigint): string | undefined 
   }
 }
 
+/** Hot spots the dashboard lists; `/conflicts` has the longer list. */
+const DASHBOARD_HOT_SPOTS = 10;
+
 const NO_SESSION_COUNTERS: SessionCounters = Object.freeze({
   logins: 0,
   loginFailures: 0,
@@ -264,6 +270,7 @@ const NO_SESSION_COUNTERS: SessionCounters = Object.freeze({
   droppedMessages: 0,
   disconnects: 0,
   pausedReads: 0,
+  rateLimited: 0,
   framesIn: 0,
   bytesIn: 0,
   framesOut: 0,

@@ -18,6 +18,7 @@ import type { Kernel } from "../kernel/kernel.js";
 import type { Logger } from "../kernel/logger.js";
 import { callSync, currentTransaction, type Transaction } from "../kernel/transaction.js";
 import type { Connection, ConnectionHandler } from "../transport/connection.js";
+import { TokenBucket } from "./rate-limiter.js";
 import type { Authenticator } from "./authenticator.js";
 import { ClientSessionRecord, type SessionOperations } from "./client-session-record.js";
 
@@ -33,6 +34,11 @@ export interface SessionServiceOptions {
   readonly duplicateLogin: DuplicateLoginPolicy;
   /** Logins one address may have in authentication at once; more are refused. */
   readonly maxPendingLoginsPerAddress: number;
+  /** Messages a session may send per second on average (null: no limit), and at once above it. */
+  readonly maxMessagesPerSecond: number | null;
+  readonly messageBurst: number;
+  /** A session over its rate has its extra messages dropped, or is disconnected. */
+  readonly rateLimitPolicy: "drop" | "disconnect";
 }
 
 const SESSION_PREFIX = "session.";
@@ -70,6 +76,10 @@ class LiveSession {
   loginTimer: TimerHandle | undefined;
   /** Kernel-clock time of the last frame received. */
   lastHeard = 0;
+  /** The session's message rate limit, made at login when one is configured. */
+  rate: TokenBucket | undefined;
+  /** True once this session went over its rate (logged once, not per message). */
+  rateLimitLogged = false;
   /** Bytes of the messages waiting in the inbox. */
   inboxBytes = 0;
   readingPaused = false;
@@ -96,6 +106,8 @@ export interface SessionCounters {
   disconnects: number;
   /** Times a session's reading was paused because its inbox was full. */
   pausedReads: number;
+  /** Messages over a session's rate limit (dropped, or the cause of a disconnect). */
+  rateLimited: number;
   /** Frames received from clients, and their payload bytes. */
   framesIn: number;
   bytesIn: number;
@@ -117,6 +129,7 @@ export class SessionService implements ConnectionHandler, SessionOperations {
     droppedMessages: 0,
     disconnects: 0,
     pausedReads: 0,
+    rateLimited: 0,
     framesIn: 0,
     bytesIn: 0,
     framesOut: 0,
@@ -329,6 +342,7 @@ export class SessionService implements ConnectionHandler, SessionOperations {
           this.counters.droppedMessages++;
           return;
         }
+        if (!this.withinRate(live)) return;
         // The payload is a view into the receive buffer: copy what the task will keep.
         this.enqueue(live, { kind: "message", message: message.message.slice() });
         return;
@@ -338,6 +352,7 @@ export class SessionService implements ConnectionHandler, SessionOperations {
           this.counters.droppedMessages++;
           return;
         }
+        if (!this.withinRate(live)) return;
         this.enqueue(live, { kind: "channel", channelId: message.channelId, message: message.message.slice() });
         return;
       case "LOGOUT_REQUEST":
@@ -365,6 +380,27 @@ export class SessionService implements ConnectionHandler, SessionOperations {
       case "SUSPEND_MESSAGES_COMPLETE":
         return; // no suspension is ever requested on a single node
     }
+  }
+
+  /**
+   * Takes one message from the session's rate; false when it is over (the message is dropped, or
+   * the session disconnected, as configured). Reported once per session, then counted.
+   */
+  private withinRate(live: LiveSession): boolean {
+    if (live.rate === undefined || live.rate.take(this.kernel.clock.now())) return true;
+    this.counters.rateLimited++;
+    const disconnect = this.options.rateLimitPolicy === "disconnect";
+    if (!live.rateLimitLogged || disconnect) {
+      live.rateLimitLogged = true;
+      this.logger.warn(disconnect ? "session disconnected: over its message rate" : "session over its message rate; extra messages dropped", {
+        session: live.name,
+        maxMessagesPerSecond: this.options.maxMessagesPerSecond,
+        messageBurst: this.options.messageBurst,
+      });
+    }
+    if (disconnect) live.connection.destroy();
+    else this.counters.droppedMessages++;
+    return false;
   }
 
   private async login(live: LiveSession, name: string, password: string): Promise<void> {
@@ -429,6 +465,7 @@ export class SessionService implements ConnectionHandler, SessionOperations {
     }
     live.state = "active";
     live.loginAcknowledged = true;
+    if (this.options.maxMessagesPerSecond !== null) live.rate = new TokenBucket(this.options.maxMessagesPerSecond, this.options.messageBurst, this.kernel.clock.now());
     this.write(live, encodeMessage({ op: "LOGIN_SUCCESS", reconnectKey: randomKey() }));
     for (const payload of live.held) this.write(live, payload);
     live.held = [];
