@@ -49,6 +49,13 @@ export interface ServerConfig {
   readonly messageBurst: number;
   /** What happens to a session over its rate: its extra messages are `drop`ped, or it is `disconnect`ed. */
   readonly rateLimitPolicy: "drop" | "disconnect";
+  /**
+   * How long a session whose client dropped waits for it to reconnect (RECONNECT_REQUEST with its
+   * key) before it ends with `disconnected(false)`; 0 (the default) ends it at once.
+   */
+  readonly reconnectWindowMs: number;
+  /** Bytes of messages kept for a session while its client is away; past them the session ends. */
+  readonly reconnectBufferBytes: number;
 }
 
 /** The defaults: the only place they are written down. */
@@ -75,6 +82,8 @@ export const DEFAULT_CONFIG: ServerConfig = Object.freeze({
   maxMessagesPerSecond: null,
   messageBurst: 100,
   rateLimitPolicy: "drop",
+  reconnectWindowMs: 0,
+  reconnectBufferBytes: 262_144,
 });
 
 const DURABILITIES: readonly Durability[] = ["sync", "relaxed", "memory"];
@@ -115,6 +124,10 @@ export function resolveConfig(input: Readonly<Record<string, unknown>> = {}): Se
   }
   if (merged.maxMessagesPerSecond !== null) positive(merged, "maxMessagesPerSecond");
   positive(merged, "messageBurst", { integer: true });
+  if (!(typeof merged.reconnectWindowMs === "number" && merged.reconnectWindowMs >= 0 && Number.isFinite(merged.reconnectWindowMs))) {
+    throw new ConfigError(`reconnectWindowMs must be a number ≥ 0 (0 turns reconnect off), got ${JSON.stringify(merged.reconnectWindowMs)}`);
+  }
+  positive(merged, "reconnectBufferBytes", { integer: true });
   if (merged.rateLimitPolicy !== "drop" && merged.rateLimitPolicy !== "disconnect") {
     throw new ConfigError(`rateLimitPolicy must be "drop" or "disconnect", got ${JSON.stringify(merged.rateLimitPolicy)}`);
   }

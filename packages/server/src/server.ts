@@ -271,6 +271,8 @@ const NO_SESSION_COUNTERS: SessionCounters = Object.freeze({
   disconnects: 0,
   pausedReads: 0,
   rateLimited: 0,
+  reconnects: 0,
+  reconnectFailures: 0,
   framesIn: 0,
   bytesIn: 0,
   framesOut: 0,

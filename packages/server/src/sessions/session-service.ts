@@ -19,6 +19,7 @@ import type { Logger } from "../kernel/logger.js";
 import { callSync, currentTransaction, type Transaction } from "../kernel/transaction.js";
 import type { Connection, ConnectionHandler } from "../transport/connection.js";
 import { TokenBucket } from "./rate-limiter.js";
+import { AwayConnection } from "./away-connection.js";
 import type { Authenticator } from "./authenticator.js";
 import { ClientSessionRecord, type SessionOperations } from "./client-session-record.js";
 
@@ -39,6 +40,10 @@ export interface SessionServiceOptions {
   readonly messageBurst: number;
   /** A session over its rate has its extra messages dropped, or is disconnected. */
   readonly rateLimitPolicy: "drop" | "disconnect";
+  /** How long a session whose client dropped waits for it to reconnect; 0 ends it at once. */
+  readonly reconnectWindowMs: number;
+  /** Bytes kept for a session while its client is away; past them the session ends. */
+  readonly reconnectBufferBytes: number;
 }
 
 const SESSION_PREFIX = "session.";
@@ -87,7 +92,13 @@ class LiveSession {
   readonly gone: Promise<void>;
   markGone: () => void = () => undefined;
 
-  constructor(readonly connection: Connection) {
+  /** The key a client may reconnect with (hex), once logged in. */
+  reconnectKey: string | undefined;
+  /** While the client is away: the end of its reconnect window. */
+  awayTimer: TimerHandle | undefined;
+
+  /** The connection; an {@link AwayConnection} while the client is away. */
+  constructor(public connection: Connection) {
     this.gone = new Promise((resolve) => (this.markGone = resolve));
   }
 }
@@ -108,6 +119,9 @@ export interface SessionCounters {
   pausedReads: number;
   /** Messages over a session's rate limit (dropped, or the cause of a disconnect). */
   rateLimited: number;
+  /** Sessions resumed by a client that reconnected, and reconnect requests refused. */
+  reconnects: number;
+  reconnectFailures: number;
   /** Frames received from clients, and their payload bytes. */
   framesIn: number;
   bytesIn: number;
@@ -130,6 +144,8 @@ export class SessionService implements ConnectionHandler, SessionOperations {
     disconnects: 0,
     pausedReads: 0,
     rateLimited: 0,
+    reconnects: 0,
+    reconnectFailures: 0,
     framesIn: 0,
     bytesIn: 0,
     framesOut: 0,
@@ -138,6 +154,8 @@ export class SessionService implements ConnectionHandler, SessionOperations {
   private readonly byConnection = new Map<Connection, LiveSession>();
   private readonly byId = new Map<bigint, LiveSession>();
   private readonly byName = new Map<string, LiveSession>();
+  /** Logged-in sessions by their current reconnect key (hex). */
+  private readonly byReconnectKey = new Map<string, LiveSession>();
   /** Sessions created by a login task still running: sends inside it reach the session directly. */
   private readonly loginsInFlight = new Map<Transaction, { id: bigint; live: LiveSession }>();
   /** Bytes each running transaction has queued per session, for the write-buffer check. */
@@ -232,8 +250,14 @@ export class SessionService implements ConnectionHandler, SessionOperations {
     if (live === undefined) return;
     this.byConnection.delete(connection);
     if (live.loginTimer !== undefined) this.kernel.clock.clearTimer(live.loginTimer);
-    live.connectionLost = true;
     // At shutdown, sessions are left stored: the next start ends them with disconnected(false).
+    // Only a connection lost from the client's side may come back: one the server cut (a
+    // violation, a full write buffer, a limit, the application) ends its session.
+    if (!this.stopping && live.state === "active" && this.options.reconnectWindowMs > 0 && !connection.closedByServer) {
+      this.goAway(live);
+      return;
+    }
+    live.connectionLost = true;
     if (this.stopping) return;
     if (live.state === "active") this.enqueue(live, { kind: "drop" });
     else if (live.state !== "logging-in") live.markGone();
@@ -243,6 +267,7 @@ export class SessionService implements ConnectionHandler, SessionOperations {
   /** Stops ending sessions and the idle sweep: the server is shutting down. */
   stop(): void {
     this.stopping = true;
+    for (const live of this.byId.values()) if (live.awayTimer !== undefined) this.kernel.clock.clearTimer(live.awayTimer);
     if (this.idleSweep !== undefined) this.kernel.clock.clearTimer(this.idleSweep);
     this.idleSweep = undefined;
   }
@@ -374,7 +399,7 @@ export class SessionService implements ConnectionHandler, SessionOperations {
           live.connection.destroy(); // as for a login with another version: no reply
           return;
         }
-        if (message.op === "RECONNECT_REQUEST") this.refuseAndClose(live, { op: "RECONNECT_FAILURE", reason: "reconnect refused" }, "reconnect is not supported yet");
+        if (message.op === "RECONNECT_REQUEST") this.reconnect(live, message.reconnectKey);
         else this.refuseAndClose(live, { op: "RELOCATE_FAILURE", reason: "relocation refused" }, "relocation is not supported on a single node");
         return;
       case "SUSPEND_MESSAGES_COMPLETE":
@@ -431,16 +456,23 @@ export class SessionService implements ConnectionHandler, SessionOperations {
     }
     const existing = this.byName.get(name);
     if (existing !== undefined) {
-      if (this.options.duplicateLogin === "refuse") {
+      if (existing.connection instanceof AwayConnection) {
+        // Its client left without a way back (or chose to log in afresh): the same identity is
+        // here now, so the session waiting for it ends, whatever the duplicate-login policy.
+        existing.connection.end("a new login of the same name replaced it");
+        await Promise.race([existing.gone, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
+        if (live.connectionLost) return;
+      } else if (this.options.duplicateLogin === "refuse") {
         this.refuseLogin(live, "already logged in");
         return;
+      } else {
+        this.logger.info("session replaced by a new login of the same name", { session: name });
+        existing.connection.destroy();
+        // The old session's disconnected() commits before the new loggedIn runs, so game state
+        // kept by name is not overwritten by the old session's end (bounded, should that end fail).
+        await Promise.race([existing.gone, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
+        if (live.connectionLost) return;
       }
-      this.logger.info("session replaced by a new login of the same name", { session: name });
-      existing.connection.destroy();
-      // The old session's disconnected() commits before the new loggedIn runs, so game state
-      // kept by name is not overwritten by the old session's end (bounded, should that end fail).
-      await Promise.race([existing.gone, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
-      if (live.connectionLost) return;
     }
     this.byName.set(name, live);
     live.state = "logging-in";
@@ -466,7 +498,7 @@ export class SessionService implements ConnectionHandler, SessionOperations {
     live.state = "active";
     live.loginAcknowledged = true;
     if (this.options.maxMessagesPerSecond !== null) live.rate = new TokenBucket(this.options.maxMessagesPerSecond, this.options.messageBurst, this.kernel.clock.now());
-    this.write(live, encodeMessage({ op: "LOGIN_SUCCESS", reconnectKey: randomKey() }));
+    this.write(live, encodeMessage({ op: "LOGIN_SUCCESS", reconnectKey: this.newReconnectKey(live) }));
     for (const payload of live.held) this.write(live, payload);
     live.held = [];
     live.heldBytes = 0;
@@ -667,8 +699,81 @@ export class SessionService implements ConnectionHandler, SessionOperations {
 
   private detach(live: LiveSession): void {
     if (live.id !== undefined && this.byId.get(live.id) === live) this.byId.delete(live.id);
+    if (live.reconnectKey !== undefined && this.byReconnectKey.get(live.reconnectKey) === live) this.byReconnectKey.delete(live.reconnectKey);
+    if (live.awayTimer !== undefined) this.kernel.clock.clearTimer(live.awayTimer);
     if (this.byName.get(live.name) === live) this.byName.delete(live.name);
     live.markGone();
+  }
+
+  // ---- reconnect ----
+
+  /** A fresh reconnect key for `live`, replacing its previous one. */
+  private newReconnectKey(live: LiveSession): Uint8Array {
+    if (live.reconnectKey !== undefined && this.byReconnectKey.get(live.reconnectKey) === live) this.byReconnectKey.delete(live.reconnectKey);
+    const key = randomKey();
+    live.reconnectKey = hex(key);
+    this.byReconnectKey.set(live.reconnectKey, live);
+    return key;
+  }
+
+  /**
+   * The client dropped: the session waits for it to reconnect, keeping what it is sent, for the
+   * reconnect window. Its tasks go on meanwhile (its inbox is processed to the end).
+   */
+  private goAway(live: LiveSession): void {
+    const away = new AwayConnection(live.connection, this.options.reconnectBufferBytes, (reason) => this.awayEnded(live, away, reason));
+    live.connection = away;
+    live.awayTimer = this.kernel.clock.setTimer(this.options.reconnectWindowMs, () => away.destroy());
+    this.logger.info("client away; the session waits for it to reconnect", { session: live.name, reconnectWindowMs: this.options.reconnectWindowMs });
+  }
+
+  /** The session's wait for its client ended without it: it ends as a dropped session does. */
+  private awayEnded(live: LiveSession, away: AwayConnection, reason: string): void {
+    if (live.connection !== away) return;
+    if (live.awayTimer !== undefined) this.kernel.clock.clearTimer(live.awayTimer);
+    live.awayTimer = undefined;
+    this.logger.info("session ended while its client was away", { session: live.name, reason });
+    live.connectionLost = true;
+    if (this.stopping) return;
+    if (live.state === "active") this.enqueue(live, { kind: "drop" });
+    else live.markGone();
+  }
+
+  /**
+   * RECONNECT_REQUEST on a fresh connection: the session with that key continues on it (no
+   * disconnected/loggedIn pair), after RECONNECT_SUCCESS with a fresh key and everything it was
+   * sent while away, in order. A session whose old connection still looks open (the client saw the
+   * drop first) is taken over the same way. Anything else is refused with the generic reason.
+   */
+  private reconnect(fresh: LiveSession, keyBytes: Uint8Array): void {
+    const target = this.options.reconnectWindowMs > 0 ? this.byReconnectKey.get(hex(keyBytes)) : undefined;
+    if (target === undefined || target.state !== "active" || target.connectionLost) {
+      this.counters.reconnectFailures++;
+      this.refuseAndClose(fresh, { op: "RECONNECT_FAILURE", reason: "reconnect refused" }, target === undefined ? "unknown or expired reconnect key" : "the session is ending");
+      return;
+    }
+    if (fresh.loginTimer !== undefined) this.kernel.clock.clearTimer(fresh.loginTimer);
+    const previous = target.connection;
+    let kept: Uint8Array[] = [];
+    if (previous instanceof AwayConnection) {
+      kept = previous.takeKept();
+      if (target.awayTimer !== undefined) this.kernel.clock.clearTimer(target.awayTimer);
+      target.awayTimer = undefined;
+    } else {
+      // Forget the old connection before closing it, so that its close does not end the session.
+      this.byConnection.delete(previous);
+      previous.destroy();
+    }
+    this.byConnection.set(fresh.connection, target);
+    fresh.markGone(); // the fresh connection's own placeholder session is never used
+    target.connection = fresh.connection;
+    target.lastHeard = this.kernel.clock.now();
+    this.counters.reconnects++;
+    this.logger.info("client reconnected; the session continues", { session: target.name, replayed: kept.length });
+    this.write(target, encodeMessage({ op: "RECONNECT_SUCCESS", reconnectKey: this.newReconnectKey(target) }));
+    for (const payload of kept) target.connection.send(payload); // counted when they were sent
+    if (target.readingPaused) target.connection.pauseReading();
+    this.pump(target);
   }
 
   private refuseLogin(live: LiveSession, reason: string): void {
@@ -720,6 +825,10 @@ export class SessionService implements ConnectionHandler, SessionOperations {
 }
 
 /** The host part of `host:port` (IPv6 hosts contain colons too). */
+function hex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
+}
+
 function hostOf(address: string): string {
   const colon = address.lastIndexOf(":");
   return colon <= 0 ? address : address.slice(0, colon);

@@ -28,6 +28,11 @@ export interface Connection {
   resumeReading(): void;
   /** True once closed or closing. */
   readonly closed: boolean;
+  /**
+   * True when this side began the close (a protocol violation, a full write buffer, a limit, the
+   * application), false while open or when the peer closed or the network failed.
+   */
+  readonly closedByServer: boolean;
 }
 
 /** What a transport reports to the layer above. */

@@ -41,6 +41,10 @@ export abstract class QueuedConnection implements Connection {
     return this.ending || this.socketClosed();
   }
 
+  get closedByServer(): boolean {
+    return this.ending;
+  }
+
   bufferedBytes(): number {
     return this.socketBacklog() + this.queuedBytes;
   }
