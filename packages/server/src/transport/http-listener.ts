@@ -1,4 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { DashboardAssets } from "../dashboard/dashboard-assets.js";
+import { DASHBOARD_DATA_PATH } from "../dashboard/dashboard-data.js";
 import { SDK_PATH, SdkBundle } from "../http/sdk-bundle.js";
 import { serveStatic } from "../http/static-files.js";
 import type { Logger } from "../kernel/logger.js";
@@ -28,18 +30,22 @@ export interface HttpContent {
   readonly metrics: () => Promise<{ contentType: string; body: string }>;
   /** What tasks fought over lately, served as JSON at `/conflicts`. */
   readonly conflicts: () => unknown;
+  /** The figures the dashboard at `/dashboard` shows, served as JSON at `/dashboard/data`. */
+  readonly dashboard: () => Promise<unknown>;
 }
 
 /**
  * The HTTP port: WebSocket clients at `/ws`, the client SDK as a browser module at
  * `/sdk/shardless-client.js`, the server's status at `/status`, metrics at `/metrics`, the
- * conflict profile at `/conflicts`, and a game's files from its
+ * conflict profile at `/conflicts`, a live dashboard at `/dashboard` (its figures at
+ * `/dashboard/data`), and a game's files from its
  * `staticDir` at every other path (404 without one). Only GET and HEAD are answered (405 else).
  */
 export class HttpListener {
   private readonly server: Server;
   private readonly ws: WsTransport;
   private readonly sdk = new SdkBundle();
+  private readonly dashboard = new DashboardAssets();
 
   constructor(
     handler: ConnectionHandler,
@@ -81,6 +87,12 @@ export class HttpListener {
       const { contentType, body } = await this.content.metrics();
       return send(response, method, contentType, body, "no-store");
     }
+    if (path === DASHBOARD_DATA_PATH) return send(response, method, JSON_TYPE, `${JSON.stringify(await this.content.dashboard())}\n`, "no-store");
+    const page = this.dashboard.asset(path);
+    if (page !== undefined) {
+      const { contentType, body } = await page;
+      return send(response, method, contentType, body, "no-cache");
+    }
     if (path === SDK_PATH) return send(response, method, "text/javascript; charset=utf-8", await this.sdk.source(), "no-cache");
     if (this.content.staticDir === null) return void response.writeHead(404, TEXT).end("not found\n");
     await serveStatic(this.content.staticDir, path, method, response);
@@ -95,6 +107,7 @@ const NOTHING_BUT_WEBSOCKETS: HttpContent = {
   status: () => ({}),
   metrics: () => Promise.resolve({ contentType: "text/plain; charset=utf-8", body: "" }),
   conflicts: () => ({}),
+  dashboard: () => Promise.resolve({}),
 };
 
 function send(response: ServerResponse, method: string, contentType: string, body: string, cacheControl: string): void {
