@@ -245,6 +245,28 @@ describe("sessions over TCP", () => {
     await idle.whenClosed();
   });
 
+  it("never runs loggedIn for a login whose connection the login timeout closed while it was being checked", async () => {
+    let approve: (ok: boolean) => void = () => undefined;
+    let asked: () => void = () => undefined;
+    const checking = new Promise<void>((resolve) => (asked = resolve));
+    const authenticator = {
+      authenticate: () =>
+        new Promise<boolean>((resolve) => {
+          approve = resolve;
+          asked();
+        }),
+    };
+    const s = await server({ loginTimeoutMs: 100, authenticator });
+    const slow = await RawClient.open(s.tcpPort!);
+    slow.send({ op: "LOGIN_REQUEST", version: 5, name: "slowpoke", password: "" });
+    await checking;
+    await slow.whenClosed();
+    approve(true); // the check passes only after the timeout closed the connection
+    await s.whenIdle();
+    assert.ok(!(await journal(s)).includes("slowpoke logged in"));
+    assert.equal(s.sessionCounters.logins, 0);
+  });
+
   it("closes a connection that goes quiet for the idle timeout, when one is set", async () => {
     const s = await server({ idleTimeoutMs: 150 });
     const chatty = await RawClient.login(s.tcpPort!, "chatty");

@@ -217,6 +217,9 @@ export class SessionService implements ConnectionHandler, SessionOperations {
     live.loginTimer = this.kernel.clock.setTimer(this.options.loginTimeoutMs, () => {
       if (live.state === "connected" || live.state === "authenticating") {
         this.logger.info("connection closed: no login in time", { connection: connection.id, loginTimeoutMs: this.options.loginTimeoutMs });
+        // Lost from now on, not from when the transport reports the close: a check that passes in
+        // between must not log in a connection that is already gone.
+        live.connectionLost = true;
         connection.destroy();
       }
     });
