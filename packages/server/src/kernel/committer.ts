@@ -34,6 +34,24 @@ interface Batch {
   flushedAt: number;
 }
 
+/**
+ * Where the kernel and the committer schedule their deferred work. Production uses Node's
+ * `setImmediate` and `performance.now()`; a deterministic simulation supplies its own, so that it
+ * decides when each callback runs and how long a turn of the event loop appears to take.
+ */
+export interface Scheduler {
+  /** Calls `callback` once, after the current turn of the event loop (as `setImmediate` does). */
+  immediate(callback: () => void): void;
+  /** Milliseconds on a monotonic scale, to bound how long one turn runs tasks (as `performance.now()`). */
+  now(): number;
+}
+
+/** Node's event loop: `setImmediate` and `performance.now()`. */
+export const NODE_SCHEDULER: Scheduler = Object.freeze({
+  immediate: (callback: () => void): void => void setImmediate(callback),
+  now: (): number => performance.now(),
+});
+
 /** Options of {@link Committer}. */
 export interface CommitterOptions {
   /** Application time to store with each batch. */
@@ -46,6 +64,8 @@ export interface CommitterOptions {
   readonly partition?: number;
   /** Told of each batch once it is durable (for metrics). */
   readonly onBatchDurable?: (stats: BatchStats) => void;
+  /** Defers the flush to the end of the turn; {@link NODE_SCHEDULER} by default. */
+  readonly scheduler?: Scheduler;
 }
 
 const PARTITION_SHIFT = 48n;
@@ -84,11 +104,13 @@ export class Committer {
   private flushScheduled = false;
   private failure: unknown;
   private idleWaiters: (() => void)[] = [];
+  private readonly scheduler: Scheduler;
 
   constructor(
     private readonly store: DataStore,
     private readonly options: CommitterOptions,
   ) {
+    this.scheduler = options.scheduler ?? NODE_SCHEDULER;
     const meta = store.readMeta();
     this.lastSeq = meta?.lastCommitSeq ?? 0;
     const partition = BigInt(options.partition ?? 0);
@@ -245,7 +267,7 @@ export class Committer {
     if (this.flushScheduled || (this.inFlight !== undefined && !this.inFlightIsCheckpoint)) return;
     this.flushScheduled = true;
     // Wait for the end of this event-loop turn so that every task run in it joins the batch.
-    setImmediate(() => {
+    this.scheduler.immediate(() => {
       this.flushScheduled = false;
       if (this.inFlight === undefined) this.flush();
       else if (this.inFlightIsCheckpoint && this.openChangesNothing()) {

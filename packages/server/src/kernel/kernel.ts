@@ -3,7 +3,7 @@ import { isRetryable, TaskFailedError, TransactionConflictError, TransactionTime
 import type { ChannelManager } from "../api/channel.js";
 import type { DataManager, TaskContext, TaskLog, TaskManager } from "../api/types.js";
 import type { Clock, TimerHandle } from "./clock.js";
-import { Committer } from "./committer.js";
+import { Committer, NODE_SCHEDULER, type Scheduler } from "./committer.js";
 import { TransactionDataManager } from "./data-manager.js";
 import type { DataStore } from "./data-store.js";
 import type { Logger } from "./logger.js";
@@ -39,6 +39,11 @@ export interface KernelOptions {
   readonly onFatal: (error: unknown) => void;
   /** Told of every attempt, commit and batch (for metrics); none by default. */
   readonly observer?: KernelObserver;
+  /**
+   * Where the task pump and the committer's flush are deferred to, and how a turn's length is
+   * measured; Node's event loop ({@link NODE_SCHEDULER}) by default. A simulation supplies its own.
+   */
+  readonly scheduler?: Scheduler;
 }
 
 /** Per-run options of {@link Kernel.run}. */
@@ -117,10 +122,13 @@ export class Kernel {
   };
   private closed = false;
   private readonly observer: KernelObserver;
+  private readonly scheduler: Scheduler;
 
   constructor(private readonly options: KernelOptions) {
     this.observer = options.observer ?? IGNORING_OBSERVER;
+    this.scheduler = options.scheduler ?? NODE_SCHEDULER;
     this.committer = new Committer(options.store, {
+      scheduler: this.scheduler,
       onBatchDurable: (stats) => this.observer.batchDurable(stats),
       appTimeMs: () => this.appTimeMs(),
       onStoreFailure: (error) => {
@@ -201,7 +209,7 @@ export class Kernel {
     for (;;) {
       if (this.inFlightJobs === 0 && this.committer.idle) return;
       await this.committer.whenIdle();
-      await new Promise((resolve) => setImmediate(resolve));
+      await new Promise<void>((resolve) => this.scheduler.immediate(resolve));
     }
   }
 
@@ -227,13 +235,13 @@ export class Kernel {
   private schedulePump(): void {
     if (this.pumpScheduled) return;
     this.pumpScheduled = true;
-    setImmediate(() => this.pump());
+    this.scheduler.immediate(() => this.pump());
   }
 
   private pump(): void {
     this.pumpScheduled = false;
-    const turnStart = performance.now();
-    while (this.queue.length > 0 && performance.now() - turnStart < TURN_BUDGET_MS) {
+    const turnStart = this.scheduler.now();
+    while (this.queue.length > 0 && this.scheduler.now() - turnStart < TURN_BUDGET_MS) {
       this.attempt(this.queue.shift()!);
     }
     if (this.queue.length > 0) this.schedulePump();
