@@ -1,14 +1,16 @@
 // Plain SVG charts for docs/benchmarks.md: no dependency, readable in any browser or on GitHub.
 
 const PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#b07aa1", "#9c755f"];
-const FONT = 'font-family="sans-serif" font-size="12"';
+const FONT = 'font-family="sans-serif"';
 
 function escapeXml(text: string): string {
   return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 }
 
 function text(x: number, y: number, content: string, anchor: "start" | "middle" | "end" = "start", extra = ""): string {
-  return `<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" text-anchor="${anchor}" ${FONT} ${extra}>${escapeXml(content)}</text>`;
+  // An attribute may appear once in a tag: the size is 12 unless `extra` sets its own.
+  const size = extra.includes("font-size=") ? "" : ' font-size="12"';
+  return `<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" text-anchor="${anchor}" ${FONT}${size} ${extra}>${escapeXml(content)}</text>`;
 }
 
 function svg(width: number, height: number, title: string, body: string[]): string {
@@ -58,9 +60,12 @@ export function barChart(title: string, unit: string, series: readonly string[],
   const [low, high] = [ticks[0]!, ticks.at(-1)!];
   const x = (value: number) => left + (plotWidth * (Math.log10(value) - Math.log10(low))) / (Math.log10(high) - Math.log10(low) || 1);
   const body: string[] = [];
+  // Legend entries as wide as their names (about 7 px a character at 12 px), from the left edge.
+  let legendX = 20;
   series.forEach((name, index) => {
-    body.push(`<rect x="${left + index * 130}" y="32" width="10" height="10" fill="${PALETTE[index % PALETTE.length]}"/>`);
-    body.push(text(left + index * 130 + 14, 41, name));
+    body.push(`<rect x="${legendX}" y="32" width="10" height="10" fill="${PALETTE[index % PALETTE.length]}"/>`);
+    body.push(text(legendX + 14, 41, name));
+    legendX += 14 + name.length * 7 + 18;
   });
   for (const tick of ticks) {
     body.push(`<line x1="${x(tick).toFixed(1)}" x2="${x(tick).toFixed(1)}" y1="${top - 6}" y2="${height - 34}" stroke="#ddd"/>`);

@@ -15,7 +15,7 @@ import { callSync, type Transaction } from "./kernel/transaction.js";
 import { objectCodec } from "./kernel/codec.js";
 import { AcceptAllAuthenticator, PasswordFileAuthenticator, type Authenticator } from "./sessions/authenticator.js";
 import { SESSION_SERVICE } from "./sessions/client-session-record.js";
-import { SessionService } from "./sessions/session-service.js";
+import { SessionService, zeroSessionCounters } from "./sessions/session-service.js";
 import { CHANNEL_SERVICE } from "./channels/channel-record.js";
 import { ChannelService } from "./channels/channel-service.js";
 import { TaskService } from "./tasks/task-service.js";
@@ -263,21 +263,7 @@ function classTagOf(kernel: Kernel | undefined, id: bigint): string | undefined 
 /** Hot spots the dashboard lists; `/conflicts` has the longer list. */
 const DASHBOARD_HOT_SPOTS = 10;
 
-const NO_SESSION_COUNTERS: SessionCounters = Object.freeze({
-  logins: 0,
-  loginFailures: 0,
-  protocolErrors: 0,
-  droppedMessages: 0,
-  disconnects: 0,
-  pausedReads: 0,
-  rateLimited: 0,
-  reconnects: 0,
-  reconnectFailures: 0,
-  framesIn: 0,
-  bytesIn: 0,
-  framesOut: 0,
-  bytesOut: 0,
-});
+const NO_SESSION_COUNTERS: SessionCounters = Object.freeze(zeroSessionCounters());
 
 function openStore(config: ServerConfig): DataStore {
   if (config.durability === "memory") return new MemoryDataStore();

@@ -9,7 +9,8 @@
  * `{ cmd: "close" }`. Configuration: the defaults, on an in-memory store, except a short
  * `disconnectDelayMs` so that refused connections go quickly.
  */
-import { managed, silentLogger, startServer, type AppListener, type ClientSession, type ClientSessionListener, type Ref, type SessionCounters, type TaskContext } from "shardless";
+import { silentLogger, startServer, type SessionCounters } from "shardless";
+import EchoApp from "./fixtures/echo-app.ts";
 
 /** What the child reports about itself. */
 export interface FuzzServerStats {
@@ -22,25 +23,6 @@ export interface FuzzServerStats {
 
 /** Requests the parent may send. */
 export type FuzzServerCommand = { readonly cmd: "stats"; readonly gc: boolean } | { readonly cmd: "close" };
-
-@managed("fuzz.Echo")
-class Echo implements ClientSessionListener {
-  constructor(private readonly session: Ref<ClientSession>) {}
-  receivedMessage(ctx: TaskContext, message: Uint8Array): void {
-    this.session.get().send(message);
-  }
-  disconnected(ctx: TaskContext): void {
-    ctx.data.removeObject(this);
-  }
-}
-
-@managed("fuzz.App")
-class EchoApp implements AppListener {
-  initialize(): void {}
-  loggedIn(ctx: TaskContext, session: ClientSession): ClientSessionListener {
-    return new Echo(ctx.data.createReference(session));
-  }
-}
 
 if (process.send !== undefined) {
   const send = process.send.bind(process);

@@ -7,17 +7,14 @@
 // The server runs in its own process so that its memory is measured apart from the attackers'.
 // FUZZ_SEED=<n> replays a run (the scripts, not the timing); FUZZ_FRAMES=<n> sets how many frames.
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { describe, it } from "node:test";
 import { WebSocket } from "ws";
 import { decodeServerMessage, encodeFrame, encodeMessage, type ClientMessage, type ServerMessage } from "@shardless/protocol";
 import { seededRandom } from "./crash-harness.ts";
 import { FrameFuzzer, type FuzzScript, type WirePiece } from "./frame-fuzzer.ts";
-import type { FuzzServerCommand, FuzzServerStats } from "./fuzz-server-child.ts";
+import { FuzzServer } from "./fuzz-server.ts";
 import { RawClient } from "./raw-client.ts";
 
-const CHILD = fileURLToPath(new URL("./fuzz-server-child.ts", import.meta.url));
 const SEED = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const TARGET_FRAMES = Number(process.env.FUZZ_FRAMES ?? 100_000);
 const CONCURRENCY = 48;
@@ -25,49 +22,6 @@ const MiB = 1024 * 1024;
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const yieldToIo = () => new Promise((resolve) => setImmediate(resolve));
-
-/** The echo server child, spoken to over IPC. */
-class FuzzServer {
-  private readonly replies: ((stats: FuzzServerStats) => void)[] = [];
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-
-  private constructor(
-    private readonly child: ChildProcess,
-    readonly tcpPort: number,
-    readonly httpPort: number,
-  ) {
-    child.on("message", (message: { stats?: FuzzServerStats }) => {
-      if (message.stats !== undefined) this.replies.shift()?.(message.stats);
-    });
-    this.exited = new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
-  }
-
-  static async start(): Promise<FuzzServer> {
-    const child = spawn(process.execPath, ["--expose-gc", "--import", "tsx", CHILD], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
-    const ready = await new Promise<{ tcpPort: number; httpPort: number }>((resolve, reject) => {
-      child.once("message", (message: { ready?: { tcpPort: number; httpPort: number } }) => (message.ready ? resolve(message.ready) : reject(new Error("unexpected first message"))));
-      child.once("exit", (code) => reject(new Error(`the server child exited with code ${code} before it was ready`)));
-    });
-    return new FuzzServer(child, ready.tcpPort, ready.httpPort);
-  }
-
-  get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  stats(gc: boolean): Promise<FuzzServerStats> {
-    return new Promise((resolve, reject) => {
-      if (!this.running) return reject(new Error("the server child is not running"));
-      this.replies.push(resolve);
-      this.child.send({ cmd: "stats", gc } satisfies FuzzServerCommand);
-    });
-  }
-
-  async close(): Promise<void> {
-    if (this.running) this.child.send({ cmd: "close" } satisfies FuzzServerCommand);
-    await this.exited;
-  }
-}
 
 /** Writes `bytes` in 1 to 6 pieces cut at random points, letting I/O run between them. */
 async function writeSplit(client: RawClient, bytes: Uint8Array, random: () => number): Promise<void> {

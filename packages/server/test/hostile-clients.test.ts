@@ -4,28 +4,10 @@
 // everyone else.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { DEFAULT_CONFIG, SystemClock, managed, type AppListener, type Authenticator, type ClientSession, type ClientSessionListener, type Ref, type Server, type StartServerOptions, type TaskContext } from "shardless";
+import { DEFAULT_CONFIG, SystemClock, type Authenticator, type Server, type StartServerOptions } from "shardless";
+import EchoApp from "./fixtures/echo-app.ts";
 import { eventually, testServer } from "./helpers.ts";
 import { RawClient } from "./raw-client.ts";
-
-@managed("hostile.Echo")
-class Echo implements ClientSessionListener {
-  constructor(private readonly session: Ref<ClientSession>) {}
-  receivedMessage(ctx: TaskContext, message: Uint8Array): void {
-    this.session.get().send(message);
-  }
-  disconnected(ctx: TaskContext): void {
-    ctx.data.removeObject(this);
-  }
-}
-
-@managed("hostile.App")
-class EchoApp implements AppListener {
-  initialize(): void {}
-  loggedIn(ctx: TaskContext, session: ClientSession): ClientSessionListener {
-    return new Echo(ctx.data.createReference(session));
-  }
-}
 
 function server(options: Partial<StartServerOptions> = {}): Promise<Server> {
   return testServer({ app: EchoApp, clock: new SystemClock(), tcpPort: 0, host: "127.0.0.1", disconnectDelayMs: 100, ...options });

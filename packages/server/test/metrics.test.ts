@@ -2,31 +2,10 @@
 // store's size; each server with figures of its own.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ResourceUnavailableError, SystemClock, managed, type AppListener, type ClientSession, type ClientSessionListener, type Ref, type TaskContext } from "shardless";
+import { ResourceUnavailableError, SystemClock } from "shardless";
+import App from "./fixtures/echo-app.ts";
 import { RawClient } from "./raw-client.ts";
 import { eventually, tempDir, testServer } from "./helpers.ts";
-
-@managed("metrics.Echo")
-class Echo implements ClientSessionListener {
-  constructor(private readonly session: Ref<ClientSession>) {}
-
-  receivedMessage(_ctx: TaskContext, message: Uint8Array): void {
-    this.session.get().send(message);
-  }
-
-  disconnected(ctx: TaskContext): void {
-    ctx.data.removeObject(this);
-  }
-}
-
-@managed("metrics.App")
-class App implements AppListener {
-  initialize(): void {}
-
-  loggedIn(ctx: TaskContext, session: ClientSession): ClientSessionListener {
-    return new Echo(ctx.data.createReference(session));
-  }
-}
 
 /** The value of one sample line (`name{labels} value`); 0 when the series is absent. */
 function sample(text: string, series: string): number {

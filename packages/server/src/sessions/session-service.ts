@@ -130,13 +130,9 @@ export interface SessionCounters {
   bytesOut: number;
 }
 
-/**
- * Client sessions: login through the authenticator and the application's `loggedIn`, one task at a
- * time per session in arrival order, messages to clients released on commit, logout, drops, and
- * clean-up of sessions left over from before a restart.
- */
-export class SessionService implements ConnectionHandler, SessionOperations {
-  readonly counters: SessionCounters = {
+/** Session counters, all zero: a new service's, or those of a server not started yet. */
+export function zeroSessionCounters(): SessionCounters {
+  return {
     logins: 0,
     loginFailures: 0,
     protocolErrors: 0,
@@ -151,6 +147,15 @@ export class SessionService implements ConnectionHandler, SessionOperations {
     framesOut: 0,
     bytesOut: 0,
   };
+}
+
+/**
+ * Client sessions: login through the authenticator and the application's `loggedIn`, one task at a
+ * time per session in arrival order, messages to clients released on commit, logout, drops, and
+ * clean-up of sessions left over from before a restart.
+ */
+export class SessionService implements ConnectionHandler, SessionOperations {
+  readonly counters: SessionCounters = zeroSessionCounters();
   private readonly byConnection = new Map<Connection, LiveSession>();
   private readonly byId = new Map<bigint, LiveSession>();
   private readonly byName = new Map<string, LiveSession>();
