@@ -37,6 +37,8 @@ export interface ServerConfig {
   readonly disconnectDelayMs: number;
   /** Logins one address may have in authentication at once (password checks cost CPU); more are refused. */
   readonly maxPendingLoginsPerAddress: number;
+  /** Connections one address may have open at once; more are closed at once. null: no limit. */
+  readonly maxConnectionsPerAddress: number | null;
   /** When a logged-in name logs in again: `refuse` the new login, or `replace` the old session. */
   readonly duplicateLogin: "refuse" | "replace";
   /** File of names and scrypt password hashes; null lets everyone in (development only). */
@@ -77,6 +79,7 @@ export const DEFAULT_CONFIG: ServerConfig = Object.freeze({
   disconnectDelayMs: 1000,
   duplicateLogin: "refuse",
   maxPendingLoginsPerAddress: 16,
+  maxConnectionsPerAddress: null,
   passwordFile: null,
   staticDir: null,
   maxMessagesPerSecond: null,
@@ -119,6 +122,7 @@ export function resolveConfig(input: Readonly<Record<string, unknown>> = {}): Se
   if (merged.idleTimeoutMs !== null) positive(merged, "idleTimeoutMs");
   positive(merged, "disconnectDelayMs");
   positive(merged, "maxPendingLoginsPerAddress", { integer: true });
+  if (merged.maxConnectionsPerAddress !== null) positive(merged, "maxConnectionsPerAddress", { integer: true });
   if (merged.duplicateLogin !== "refuse" && merged.duplicateLogin !== "replace") {
     throw new ConfigError(`duplicateLogin must be "refuse" or "replace", got ${JSON.stringify(merged.duplicateLogin)}`);
   }

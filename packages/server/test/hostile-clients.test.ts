@@ -140,3 +140,23 @@ describe("login floods", () => {
     for (const client of [...flood, ...wave, steady]) client.close();
   });
 });
+
+describe("connections per address", () => {
+  it("closes at once the connections of an address past maxConnectionsPerAddress, and admits again when one closes", async () => {
+    const s = await server({ maxConnectionsPerAddress: 3 });
+    const admitted = await Promise.all([0, 1, 2].map((i) => RawClient.login(s.tcpPort!, `held-${i}`)));
+    const extra = await Promise.all([0, 1].map(() => RawClient.open(s.tcpPort!)));
+    await Promise.all(extra.map((client) => client.whenClosed()));
+    assert.equal(s.sessionCounters.refusedConnections, 2);
+    assert.equal(s.sessionCount, 3, "the admitted sessions are untouched");
+    admitted[0]!.close();
+    await eventually("the address's count to drop", () => Promise.resolve(s.sessionCount), (count) => count === 2);
+    const again = await RawClient.login(s.tcpPort!, "again");
+    assert.equal(s.sessionCount, 3);
+    for (const client of [...admitted, again]) client.close();
+  });
+
+  it("refuses a bad limit by name", async () => {
+    await assert.rejects(server({ maxConnectionsPerAddress: 0 }), /maxConnectionsPerAddress must be a whole number > 0/);
+  });
+});

@@ -129,6 +129,7 @@ export class ServerMetrics implements KernelObserver {
       ["droppedMessages", "shardless_dropped_messages_total", "Client messages dropped (before login, to a channel not joined)."],
       ["disconnects", "shardless_disconnects_total", "Sessions ended."],
       ["pausedReads", "shardless_paused_reads_total", "Times a session's reading paused on a full inbox."],
+      ["refusedConnections", "shardless_refused_connections_total", "Connections closed at once: their address had maxConnectionsPerAddress open."],
       ["reconnects", "shardless_reconnects_total", "Sessions resumed by a client that reconnected."],
       ["reconnectFailures", "shardless_reconnect_failures_total", "Reconnect requests refused (unknown or expired key)."],
       ["rateLimited", "shardless_rate_limited_messages_total", "Client messages over their session's rate limit."],

@@ -35,6 +35,8 @@ export interface SessionServiceOptions {
   readonly duplicateLogin: DuplicateLoginPolicy;
   /** Logins one address may have in authentication at once; more are refused. */
   readonly maxPendingLoginsPerAddress: number;
+  /** Connections one address may have open at once (null: no limit); more are closed at once. */
+  readonly maxConnectionsPerAddress: number | null;
   /** Messages a session may send per second on average (null: no limit), and at once above it. */
   readonly maxMessagesPerSecond: number | null;
   readonly messageBurst: number;
@@ -119,6 +121,8 @@ export interface SessionCounters {
   pausedReads: number;
   /** Messages over a session's rate limit (dropped, or the cause of a disconnect). */
   rateLimited: number;
+  /** Connections closed at once because their address had too many open. */
+  refusedConnections: number;
   /** Sessions resumed by a client that reconnected, and reconnect requests refused. */
   reconnects: number;
   reconnectFailures: number;
@@ -139,6 +143,7 @@ export function zeroSessionCounters(): SessionCounters {
     droppedMessages: 0,
     disconnects: 0,
     pausedReads: 0,
+    refusedConnections: 0,
     rateLimited: 0,
     reconnects: 0,
     reconnectFailures: 0,
@@ -159,6 +164,9 @@ export class SessionService implements ConnectionHandler, SessionOperations {
   private readonly byConnection = new Map<Connection, LiveSession>();
   private readonly byId = new Map<bigint, LiveSession>();
   private readonly byName = new Map<string, LiveSession>();
+  /** Open connections per address, and the connections counted there (with a per-address limit). */
+  private readonly openByAddress = new Map<string, number>();
+  private readonly counted = new Set<Connection>();
   /** Logged-in sessions by their current reconnect key (hex). */
   private readonly byReconnectKey = new Map<string, LiveSession>();
   /** Sessions created by a login task still running: sends inside it reach the session directly. */
@@ -215,6 +223,7 @@ export class SessionService implements ConnectionHandler, SessionOperations {
   // ---- ConnectionHandler ----
 
   opened(connection: Connection): void {
+    if (!this.admit(connection)) return;
     const live = new LiveSession(connection);
     live.lastHeard = this.kernel.clock.now();
     this.byConnection.set(connection, live);
@@ -254,6 +263,7 @@ export class SessionService implements ConnectionHandler, SessionOperations {
   }
 
   closed(connection: Connection): void {
+    this.release(connection);
     const live = this.byConnection.get(connection);
     if (live === undefined) return;
     this.byConnection.delete(connection);
@@ -270,6 +280,32 @@ export class SessionService implements ConnectionHandler, SessionOperations {
     if (live.state === "active") this.enqueue(live, { kind: "drop" });
     else if (live.state !== "logging-in") live.markGone();
     // "logging-in": the login completion sees connectionLost and ends the session.
+  }
+
+  /** Counts `connection` against its address's limit; false (and closed) when over it. */
+  private admit(connection: Connection): boolean {
+    const limit = this.options.maxConnectionsPerAddress;
+    if (limit === null) return true;
+    const host = hostOf(connection.remoteAddress);
+    const open = this.openByAddress.get(host) ?? 0;
+    if (open >= limit) {
+      this.counters.refusedConnections++;
+      this.logger.debug("connection closed: too many from its address", { peer: connection.remoteAddress, maxConnectionsPerAddress: limit });
+      connection.destroy();
+      return false;
+    }
+    this.openByAddress.set(host, open + 1);
+    this.counted.add(connection);
+    return true;
+  }
+
+  /** Gives back the address's count of a connection {@link admit} counted. */
+  private release(connection: Connection): void {
+    if (!this.counted.delete(connection)) return;
+    const host = hostOf(connection.remoteAddress);
+    const left = (this.openByAddress.get(host) ?? 1) - 1;
+    if (left === 0) this.openByAddress.delete(host);
+    else this.openByAddress.set(host, left);
   }
 
   /** Stops ending sessions and the idle sweep: the server is shutting down. */
