@@ -5,8 +5,9 @@ import { join } from "node:path";
 import { barChart, lineChart } from "./charts.ts";
 import { LATENCY_BOUND_MS, ROOM_SIZE, UPDATE_HZ } from "./room-workload.ts";
 import type { RunRecord, Settings } from "./run.ts";
+import type { ContentionFigures } from "../packages/server/test/contention.ts";
 
-const ms = (value: number) => (Number.isFinite(value) ? value.toFixed(2) : "-");
+const ms = (value: number | null) => (value !== null && Number.isFinite(value) ? value.toFixed(2) : "-");
 const percent = (fraction: number | null) => (fraction === null ? "-" : `${(fraction * 100).toFixed(0)}%`);
 
 /** The system's name with its durability where it has a choice. */
@@ -172,8 +173,29 @@ ${rows.join("\n")}
 `;
 }
 
-/** docs/benchmarks.md for `records`. */
-export function markdown(records: readonly RunRecord[], settings: Settings): string {
+function collectionsSection(figures: readonly ContentionFigures[]): string {
+  if (figures.length === 0) return "";
+  const rows = figures.map(
+    (f) =>
+      `| ${f.writers} | ${f.keys} | ${f.plain.conflicts} | ${f.plain.waves} | ${f.scalable.conflicts} | ${f.scalable.waves} | ${ratio(f.plain.conflicts, f.scalable.conflicts)} |`,
+  );
+  return `
+## collections: contention
+
+Distinct keys inserted by overlapping writers into a \`Map\` inside one managed object and into a
+\`ScalableMap\` (default options): in each wave, that many transactions open on one snapshot and
+commit one after the other; each that read what an earlier one wrote is refused and retried in a
+later wave. Counts, not times: the same in every run. How the map is built:
+[collections.md](collections.md).
+
+| writers | keys | Map in one object: conflicts | waves | ScalableMap: conflicts | waves | × fewer conflicts |
+|---|---|---|---|---|---|---|
+${rows.join("\n")}
+`;
+}
+
+/** docs/benchmarks.md for `records` (and the collections' contention counts, when measured). */
+export function markdown(records: readonly RunRecord[], settings: Settings, collections: readonly ContentionFigures[] = []): string {
   return `# Benchmarks
 
 Measured with \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}: ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}.
@@ -182,8 +204,8 @@ throughput is the offered rate, the run with the median p99), and comparisons ar
 baselines measured in the same run. Raw records: \`bench/results.json\`.
 Request workloads (transfer, echo) load the server for ${settings.warmupSeconds} s before each measured window; a request
 belongs to the window it was scheduled in, and its latency counts from that time (replies to the
-warm-up's requests are not measured, late replies to the window's are, for up to 2 s).
-${targetsSection(records)}${transferSection(records, settings)}${echoSection(records)}${roomSection(records, settings)}
+warm-up's requests are not measured, late replies to the window's are, for up to 10 s).
+${targetsSection(records)}${transferSection(records, settings)}${echoSection(records)}${roomSection(records, settings)}${collectionsSection(collections)}
 CPU is a fraction of one core; with 2 cores the load generator competes with the server for them.
 Where the time goes, and what limits each placement: [performance.md](performance.md).
 `;

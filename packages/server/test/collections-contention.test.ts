@@ -8,45 +8,9 @@
 // the wave wrote, and that task goes round again in the next wave. Counts, not timings, are compared.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ScalableMap, ScalableSet, TransactionConflictError, managed, type TaskContext } from "shardless";
+import { ScalableMap, ScalableSet, type TaskContext } from "shardless";
+import { Holder, overlapping } from "./contention.ts";
 import { testKernel } from "./helpers.ts";
-
-type Kernel = ReturnType<typeof testKernel>["kernel"];
-
-@managed("collections-contention.Holder")
-class Holder {
-  entries = new Map<string, number>();
-}
-
-/**
- * Runs every task of `tasks` to a commit in waves of `writers` overlapping transactions; returns
- * how many commit attempts the committer refused as conflicts.
- */
-async function overlapping(kernel: Kernel, tasks: readonly ((ctx: TaskContext) => void)[], writers: number): Promise<{ commits: number; conflicts: number; waves: number }> {
-  const pending = [...tasks];
-  let conflicts = 0;
-  let commits = 0;
-  let waves = 0;
-  while (pending.length > 0) {
-    waves++;
-    const wave = pending.splice(0, writers);
-    const opened = wave.map((task, index) => ({ task, tx: kernel.openTransaction(`writer ${index}`) }));
-    for (const { task, tx } of opened) kernel.execute(tx, "insert", (ctx) => task(ctx));
-    const durable: Promise<void>[] = [];
-    for (const { task, tx } of opened) {
-      try {
-        durable.push(tx.commit());
-        commits++;
-      } catch (error) {
-        if (!(error instanceof TransactionConflictError)) throw error;
-        conflicts++;
-        pending.push(task); // retried in a later wave, like the kernel's retry
-      }
-    }
-    await Promise.all(durable);
-  }
-  return { commits, conflicts, waves };
-}
 
 const KEYS = 1200;
 const WRITERS = 8;
