@@ -4,9 +4,9 @@
 // (TransactionConflictError) each one that read something an earlier one in the wave wrote, and
 // that task goes round again in the next wave. Used by the contention test and the benchmarks.
 import { ScalableMap, TransactionConflictError, managed, type TaskContext } from "shardless";
-import { testKernel } from "./helpers.ts";
+import { bareKernel } from "./kernel-helpers.ts";
 
-type Kernel = ReturnType<typeof testKernel>["kernel"];
+type Kernel = ReturnType<typeof bareKernel>["kernel"];
 
 /** A plain Map inside one managed object: what a ScalableMap is compared with. */
 @managed("collections-contention.Holder")
@@ -54,7 +54,7 @@ export interface ContentionFigures {
 
 /** Inserts `keys` distinct keys into a Map in one object and into a ScalableMap (default options). */
 export async function measureMapContention(writers: number, keys: number): Promise<ContentionFigures> {
-  const { kernel } = testKernel();
+  const { kernel } = bareKernel();
   await kernel.run("create", (ctx) => {
     ctx.data.setBinding("scalable", new ScalableMap<string, number>());
     ctx.data.setBinding("plain", new Holder());

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import assert from "node:assert/strict";
 import { after } from "node:test";
+import { bareKernel, type BareKernelOptions } from "./kernel-helpers.ts";
 import { ManualClock, TaskFailedError, silentLogger, startServer, type Logger, type Server, type StartServerOptions } from "shardless";
 
 /** A fresh temporary directory, removed when the test file ends. */
@@ -55,60 +56,13 @@ export async function testServer(options: StartServerOptions): Promise<Server> {
 
 export { silentLogger };
 
-import { Kernel } from "../src/kernel/kernel.ts";
-import { TaskService } from "../src/tasks/task-service.ts";
-import type { Clock, CommitBatch, DataStore, Random } from "shardless";
-import { MemoryDataStore, SeededRandom } from "shardless";
+export { ControlledStore } from "./kernel-helpers.ts";
 
-/**
- * A memory store that counts its commits and, while `held`, keeps each commit waiting until the
- * test lets it through with {@link release}: a slow disk on demand.
- */
-export class ControlledStore extends MemoryDataStore {
-  commits = 0;
-  held = false;
-  /** Commits waiting to be let through, oldest first. */
-  readonly waiting: (() => void)[] = [];
-
-  override commit(batch: CommitBatch): Promise<void> {
-    this.commits++;
-    if (!this.held) return super.commit(batch);
-    return new Promise((resolve) => this.waiting.push(() => resolve(super.commit(batch))));
-  }
-
-  /** Lets the oldest waiting commit through. */
-  release(): void {
-    const next = this.waiting.shift();
-    assert.ok(next !== undefined, "no commit is waiting");
-    next();
-  }
-}
-
-/** A kernel with its task service, for tests that need transactions below the server. */
-export function testKernel(options: { store?: DataStore; clock?: Clock; random?: Random; txnTimeoutMs?: number; maxTaskAttempts?: number; logger?: Logger; onFatal?: (error: unknown) => void } = {}) {
-  const logger = options.logger ?? silentLogger;
-  const kernel = new Kernel({
-    store: options.store ?? new MemoryDataStore(),
-    clock: options.clock ?? new ManualClock(),
-    random: options.random ?? new SeededRandom(1),
-    logger,
-    txnTimeoutMs: options.txnTimeoutMs ?? 100,
-    maxTaskAttempts: options.maxTaskAttempts ?? 10,
-    retryBackoffMaxMs: 0.001,
-    appTimeCheckpointMs: 3_600_000,
-    onFatal: options.onFatal ?? (() => undefined),
-  });
-  const tasks = new TaskService(kernel, logger);
-  kernel.installTaskService({
-    taskManagerFor: (tx) => tasks.taskManagerFor(tx),
-    channelManagerFor: () => ({
-      createChannel: () => assert.fail("no channels in a bare kernel"),
-      getChannel: () => assert.fail("no channels in a bare kernel"),
-    }),
-    cancelPeriodicTask: (tx, id) => tasks.cancelPeriodicTask(tx, id),
-  });
-  after(() => kernel.close());
-  return { kernel, tasks };
+/** A kernel with its task service, for tests that need transactions below the server; closed after the file. */
+export function testKernel(options: BareKernelOptions = {}): ReturnType<typeof bareKernel> {
+  const made = bareKernel(options);
+  after(() => made.kernel.close());
+  return made;
 }
 
 /** The cause of a failed task: what the handler (or the kernel) threw. Fails if the task succeeded. */
