@@ -64,11 +64,14 @@ export interface RunOptions {
    * name in it would make a metric per player). Defaults to "run".
    */
   readonly type?: string;
+  /** Fields added to every line the task logs (with `ctx.log`), such as the session it serves. */
+  readonly logFields?: Readonly<Record<string, unknown>>;
 }
 
 interface Job {
   readonly name: string;
   readonly type: string;
+  readonly logFields: Readonly<Record<string, unknown>> | undefined;
   /** When the task was submitted (performance.now()), for its latency. */
   readonly submittedAt: number;
   readonly body: (ctx: TaskContext, tx: Transaction) => unknown;
@@ -121,6 +124,7 @@ export class Kernel {
     },
   };
   private closed = false;
+  private lastTransactionId = 0;
   private readonly observer: KernelObserver;
   private readonly scheduler: Scheduler;
 
@@ -178,6 +182,7 @@ export class Kernel {
         maxAttempts: options.maxAttempts ?? this.options.maxTaskAttempts,
         onOrdered: options.onOrdered,
         type: options.type ?? "run",
+        logFields: options.logFields,
         submittedAt: performance.now(),
         attempts: 0,
         resolve: resolve as (value: unknown) => void,
@@ -192,10 +197,11 @@ export class Kernel {
    * Opens a transaction directly, outside the task queue, for embedding code and tests that need
    * to interleave transactions. The caller must `commit()` or `abort()` it.
    */
-  openTransaction(name: string, timeoutMs: number = this.options.txnTimeoutMs): Transaction {
+  openTransaction(name: string, timeoutMs: number = this.options.txnTimeoutMs, logFields?: Readonly<Record<string, unknown>>): Transaction {
     const services = this.hooks(); // before begin(): a transaction that never ends would stop pruning
     const tx = new Transaction(this.committer, this.options.clock, this.transactionHooks, { timeoutMs, appTimeMs: this.appTimeMs(), name });
-    tx.context = new TransactionContext(tx, services, this.options.logger);
+    // Every attempt is a transaction of its own: its id tells a retry's lines from the first's.
+    tx.context = new TransactionContext(tx, services, this.options.logger, { task: name, txn: ++this.lastTransactionId, ...logFields });
     return tx;
   }
 
@@ -250,7 +256,7 @@ export class Kernel {
   private attempt(job: Job): void {
     job.attempts++;
     this.observer.attemptStarted(job.type);
-    const tx = this.openTransaction(job.name, job.timeoutMs);
+    const tx = this.openTransaction(job.name, job.timeoutMs, { type: job.type, ...job.logFields });
     let result: unknown;
     let durable: Promise<void>;
     try {
@@ -295,7 +301,7 @@ export class Kernel {
     const failure = new TaskFailedError(`task ${job.name} failed after ${job.attempts} attempt(s): ${describe(error)}`, { cause: error });
     this.counters.failed++;
     this.observer.taskFailed(job.type);
-    this.options.logger.warn("task failed", { task: job.name, attempts: job.attempts, error });
+    this.options.logger.warn("task failed", { task: job.name, type: job.type, ...job.logFields, attempts: job.attempts, error });
     job.onOrdered?.();
     this.settle(job, () => job.reject(failure));
   }
@@ -331,6 +337,8 @@ class TransactionContext implements TaskContext {
     private readonly tx: Transaction,
     private readonly services: TaskServiceHooks,
     private readonly logger: Logger,
+    /** What every line the task logs carries: its name, type, transaction id, session. */
+    private readonly logFields: Readonly<Record<string, unknown>>,
   ) {}
 
   get data(): DataManager {
@@ -346,7 +354,7 @@ class TransactionContext implements TaskContext {
   }
 
   get log(): TaskLog {
-    return (this.taskLog ??= new BufferedTaskLog(this.tx, this.logger));
+    return (this.taskLog ??= new BufferedTaskLog(this.tx, this.logger, this.logFields));
   }
 
   now(): number {
@@ -359,6 +367,7 @@ class BufferedTaskLog implements TaskLog {
   constructor(
     private readonly tx: Transaction,
     private readonly logger: Logger,
+    private readonly context: Readonly<Record<string, unknown>>,
   ) {}
 
   debug(message: string, fields?: Readonly<Record<string, unknown>>): void {
@@ -378,8 +387,7 @@ class BufferedTaskLog implements TaskLog {
   }
 
   private write(level: keyof TaskLog, message: string, fields: Readonly<Record<string, unknown>> | undefined): void {
-    const task = this.tx.name;
-    this.tx.addEffect(() => this.logger[level](message, { task, ...fields }));
+    this.tx.addEffect(() => this.logger[level](message, { ...this.context, ...fields }));
   }
 }
 

@@ -1,3 +1,5 @@
+import { pino, type Logger as PinoLogger } from "pino";
+
 /** Where the server writes its log records. */
 export interface Logger {
   debug(message: string, fields?: Readonly<Record<string, unknown>>): void;
@@ -9,46 +11,47 @@ export interface Logger {
 /** The level names, least severe first. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
-const LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
-
-/** Writes one JSON object per line: `{time, level, msg, ...fields}`; errors become `{name, message, code}`. */
+/**
+ * Writes one JSON object per line through pino: `{level, time, msg, ...fields}`, the level as its
+ * name and the time in ISO 8601. Errors in fields become `{type, message, stack, code, ...}`;
+ * bigints (object ids) become decimal strings, exact whatever their size.
+ */
 export class JsonLineLogger implements Logger {
-  private readonly minimum: number;
+  private readonly pino: PinoLogger;
 
-  constructor(
-    private readonly write: (line: string) => void,
-    level: LogLevel = "info",
-  ) {
-    this.minimum = LEVELS.indexOf(level);
+  constructor(write: (line: string) => void, level: LogLevel = "info") {
+    this.pino = pino(
+      {
+        level,
+        base: undefined,
+        timestamp: pino.stdTimeFunctions.isoTime,
+        formatters: { level: (label) => ({ level: label }) },
+        serializers: { error: pino.stdSerializers.err, cause: pino.stdSerializers.err },
+      },
+      { write },
+    );
   }
 
   debug(message: string, fields?: Readonly<Record<string, unknown>>): void {
-    this.emit("debug", message, fields);
+    this.pino.debug(exact(fields), message);
   }
   info(message: string, fields?: Readonly<Record<string, unknown>>): void {
-    this.emit("info", message, fields);
+    this.pino.info(exact(fields), message);
   }
   warn(message: string, fields?: Readonly<Record<string, unknown>>): void {
-    this.emit("warn", message, fields);
+    this.pino.warn(exact(fields), message);
   }
   error(message: string, fields?: Readonly<Record<string, unknown>>): void {
-    this.emit("error", message, fields);
-  }
-
-  private emit(level: LogLevel, message: string, fields: Readonly<Record<string, unknown>> | undefined): void {
-    if (LEVELS.indexOf(level) < this.minimum) return;
-    const record = { time: new Date().toISOString(), level, msg: message, ...fields };
-    this.write(`${JSON.stringify(record, jsonSafe)}\n`);
+    this.pino.error(exact(fields), message);
   }
 }
 
-function jsonSafe(_key: string, value: unknown): unknown {
-  if (typeof value === "bigint") return value.toString();
-  if (value instanceof Error) {
-    const code = (value as { code?: unknown }).code;
-    return { name: value.name, message: value.message, ...(code === undefined ? {} : { code }), ...(value.cause === undefined ? {} : { cause: value.cause }) };
-  }
-  return value;
+/** `fields` with bigint values as strings: JSON numbers past 2^53 lose digits in most readers. */
+function exact(fields: Readonly<Record<string, unknown>> | undefined): Record<string, unknown> {
+  const copy: Record<string, unknown> = {};
+  if (fields === undefined) return copy;
+  for (const [key, value] of Object.entries(fields)) copy[key] = typeof value === "bigint" ? value.toString() : value;
+  return copy;
 }
 
 /** Discards everything. */

@@ -522,7 +522,7 @@ export class SessionService implements ConnectionHandler, SessionOperations {
     live.state = "logging-in";
     let outcome: { id: bigint } | { refused: string };
     try {
-      outcome = await this.kernel.run(`login ${name}`, (ctx, tx) => this.loginTask(ctx, tx, live, name), { type: "login" });
+      outcome = await this.kernel.run(`login ${name}`, (ctx, tx) => this.loginTask(ctx, tx, live, name), { type: "login", logFields: { session: name } });
     } catch (error) {
       this.logger.warn("login task failed", { session: name, error });
       outcome = { refused: "the application's loggedIn failed" };
@@ -617,13 +617,13 @@ export class SessionService implements ConnectionHandler, SessionOperations {
     switch (item.kind) {
       case "message":
         this.kernel
-          .run(`message from ${live.name}`, (ctx, tx) => this.messageTask(ctx, tx, id, item.message), { onOrdered: done, type: "session-message" })
+          .run(`message from ${live.name}`, (ctx, tx) => this.messageTask(ctx, tx, id, item.message), { onOrdered: done, type: "session-message", logFields: { session: live.name } })
           .catch((error: unknown) => this.logger.warn("a session's message task failed", { session: live.name, error }))
           .finally(done);
         return;
       case "channel":
         this.kernel
-          .run(`channel message from ${live.name}`, (ctx, tx) => this.channelTask(ctx, tx, id, item.channelId, item.message), { onOrdered: done, type: "channel-message" })
+          .run(`channel message from ${live.name}`, (ctx, tx) => this.channelTask(ctx, tx, id, item.channelId, item.message), { onOrdered: done, type: "channel-message", logFields: { session: live.name } })
           .then((delivered) => {
             if (!delivered) this.counters.droppedMessages++;
           })
@@ -664,10 +664,10 @@ export class SessionService implements ConnectionHandler, SessionOperations {
   /** Runs `disconnected(graceful)` and removes the stored session; a failing listener is logged and skipped. */
   private async endSession(id: bigint, name: string, graceful: boolean): Promise<void> {
     try {
-      await this.kernel.run(`disconnect ${name}`, (ctx, tx) => this.endTask(ctx, tx, id, graceful, true), { type: "disconnect" });
+      await this.kernel.run(`disconnect ${name}`, (ctx, tx) => this.endTask(ctx, tx, id, graceful, true), { type: "disconnect", logFields: { session: name } });
     } catch (error) {
       this.logger.warn("disconnected() failed; removing the session anyway", { session: name, error });
-      await this.kernel.run(`remove session ${name}`, (ctx, tx) => this.endTask(ctx, tx, id, graceful, false), { type: "disconnect" }).catch((cleanupError: unknown) =>
+      await this.kernel.run(`remove session ${name}`, (ctx, tx) => this.endTask(ctx, tx, id, graceful, false), { type: "disconnect", logFields: { session: name } }).catch((cleanupError: unknown) =>
         this.logger.error("could not remove a session", { session: name, error: cleanupError }),
       );
     }
