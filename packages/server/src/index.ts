@@ -28,7 +28,7 @@ export { Delivery } from "./api/session.js";
 export type { Channel, ChannelListener, ChannelManager } from "./api/channel.js";
 export type { ClientSession, ClientSessionListener } from "./api/session.js";
 export { startServer, Server } from "./server.js";
-export type { AppListenerClass, StartServerOptions, StartupReport } from "./server.js";
+export type { AppListenerClass, StartServerOptions, StartupProgress, StartupReport } from "./server.js";
 export { AcceptAllAuthenticator, PasswordFileAuthenticator } from "./sessions/authenticator.js";
 export type { Authenticator, LoginAttempt } from "./sessions/authenticator.js";
 export type { SessionCounters } from "./sessions/session-service.js";

@@ -43,6 +43,15 @@ export interface StartServerOptions extends Partial<ServerConfig> {
   readonly onFatal?: (error: unknown) => void;
   /** Decides logins; overrides `passwordFile`. */
   readonly authenticator?: Authenticator;
+  /** Told how start-up's recovery work goes on a big store (the CLI shows it as a live line). */
+  readonly onStartupProgress?: (progress: StartupProgress) => void;
+}
+
+/** How far a phase of start-up has got. `total` is known once the phase has counted its work. */
+export interface StartupProgress {
+  readonly phase: "resuming scheduled tasks" | "ending sessions from before the restart";
+  readonly done: number;
+  readonly total?: number;
 }
 
 const APP_BINDING = serviceKey("app");
@@ -163,7 +172,7 @@ export class Server {
  *   `DataLockedError`/`DataFormatError` for the data directory; `TaskFailedError` if `initialize` fails.
  */
 export async function startServer(options: StartServerOptions): Promise<Server> {
-  const { app, clock = new SystemClock(), random = systemRandom, logger = stderrLogger(), store: givenStore, onFatal = () => undefined, authenticator, ...fields } = options;
+  const { app, clock = new SystemClock(), random = systemRandom, logger = stderrLogger(), store: givenStore, onFatal = () => undefined, authenticator, onStartupProgress = () => undefined, ...fields } = options;
   const config = resolveConfig(fields);
   assertAppClass(app);
   const auth = authenticator ?? chooseAuthenticator(config, logger);
@@ -207,9 +216,9 @@ export async function startServer(options: StartServerOptions): Promise<Server> 
     kernel.installService(CHANNEL_SERVICE, channels);
     // Resume first: on a new store there is nothing to resume, and the tasks initialize schedules
     // are armed by its own commit.
-    const resumedTasks = await tasks.resume();
+    const resumedTasks = await tasks.resume((done) => onStartupProgress({ phase: "resuming scheduled tasks", done }));
     const initialized = await initializeOnce(kernel, app, config.appProperties);
-    const endedSessions = await sessionService.cleanUpAfterRestart();
+    const endedSessions = await sessionService.cleanUpAfterRestart((done, total) => onStartupProgress({ phase: "ending sessions from before the restart", done, total }));
     let connectionIds = 0;
     let tcpPort: number | null = null;
     if (config.tcpPort !== null) {

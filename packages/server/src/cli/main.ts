@@ -5,7 +5,7 @@ import { parseArgs } from "node:util";
 import { AppLoadError, ConfigError, ShardlessError } from "../api/errors.js";
 import { inspect } from "../inspect/inspect-command.js";
 import { JsonLineLogger, type LogLevel } from "../kernel/logger.js";
-import { startServer, type AppListenerClass } from "../server.js";
+import { startServer, type AppListenerClass, type StartupProgress } from "../server.js";
 
 const USAGE = `Usage: shardless start <app module> [options]
        shardless inspect <data dir> [what] [options]   (see shardless inspect --help)
@@ -146,7 +146,7 @@ async function start(args: ParsedArgs, io: CliIo): Promise<number> {
   const logger = new JsonLineLogger(io.err, args.logLevel);
   let fatal: ((error: unknown) => void) | undefined;
   const failed = new Promise<unknown>((resolveFailure) => (fatal = resolveFailure));
-  const server = await startServer({ ...args.config, app, logger, onFatal: (error) => fatal?.(error) });
+  const server = await startServer({ ...args.config, app, logger, onFatal: (error) => fatal?.(error), onStartupProgress: progressLines(io) });
   io.out(
     `Shardless is running ${app.name} from ${args.appModule}\n` +
       `  data: ${server.config.durability === "memory" ? "in memory (nothing is kept)" : resolve(server.config.dataDir)} (durability ${server.config.durability})\n` +
@@ -163,6 +163,20 @@ async function start(args: ParsedArgs, io: CliIo): Promise<number> {
   }
   io.out(`Shardless stopped (${outcome.signal}); everything committed is saved.\n`);
   return 0;
+}
+
+/**
+ * Start-up's recovery work as live lines on standard error, at most one a second: a small store
+ * starts in silence, a big one shows that it is moving and how far it has got.
+ */
+function progressLines(io: CliIo): (progress: StartupProgress) => void {
+  let shown = Date.now();
+  return (progress) => {
+    const now = Date.now();
+    if (now - shown < 1000) return;
+    shown = now;
+    io.err(`starting: ${progress.phase}: ${progress.done}${progress.total === undefined ? "" : ` of ${progress.total}`}\n`);
+  };
 }
 
 async function loadApp(modulePath: string): Promise<AppListenerClass> {

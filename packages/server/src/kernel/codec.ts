@@ -181,16 +181,20 @@ function boxCollections(value: unknown): unknown {
   return copy;
 }
 
-/** True when `value` (a field's value) holds a `Ref` to object `id`, at any depth. */
-export function refersTo(value: unknown, id: bigint, seen: Set<object> = new Set()): boolean {
-  if (typeof value !== "object" || value === null) return false;
-  if (value instanceof Ref) return value.id === id;
-  if (seen.has(value)) return false;
+/** Calls `visit` with the id of every `Ref` that `value` (a field's value) holds, at any depth. */
+export function visitRefs(value: unknown, visit: (id: bigint) => void, seen: Set<object> = new Set()): void {
+  if (typeof value !== "object" || value === null) return;
+  if (value instanceof Ref) return visit(value.id);
+  if (seen.has(value)) return;
   seen.add(value);
-  if (Array.isArray(value)) return value.some((item) => refersTo(item, id, seen));
-  if (value instanceof Map) return [...value].some(([key, item]) => refersTo(key, id, seen) || refersTo(item, id, seen));
-  if (value instanceof Set) return [...value].some((item) => refersTo(item, id, seen));
-  return Object.keys(value).some((key) => refersTo((value as Record<string, unknown>)[key], id, seen));
+  if (Array.isArray(value)) for (const item of value) visitRefs(item, visit, seen);
+  else if (value instanceof Map) {
+    for (const [key, item] of value) {
+      visitRefs(key, visit, seen);
+      visitRefs(item, visit, seen);
+    }
+  } else if (value instanceof Set) for (const item of value) visitRefs(item, visit, seen);
+  else for (const key of Object.keys(value)) visitRefs((value as Record<string, unknown>)[key], visit, seen);
 }
 
 function isFieldRecord(value: unknown): value is Record<string, unknown> {

@@ -13,7 +13,7 @@ import { isManagedObject } from "../api/managed.js";
 import type { TaskContext } from "../api/types.js";
 import { compareUtf8 } from "./data-store.js";
 import type { Clock } from "./clock.js";
-import { objectCodec, refersTo } from "./codec.js";
+import { objectCodec, visitRefs } from "./codec.js";
 import type { CommitRequest, Committer, RangeRead } from "./committer.js";
 
 /** Marks an object instance with the id it had in the transaction that loaded or stored it. */
@@ -61,6 +61,9 @@ export interface TransactionOptions {
  * Loaded objects are decoded afresh and cached by id, so within a task a Ref always yields the same
  * JS object. At commit every loaded object is encoded again: the bytes that differ are the writes.
  */
+/** Stands in {@link Transaction.referencers} for a binding that names an object. */
+export const BOUND: object = Object.freeze({ binding: true });
+
 export class Transaction implements ActiveTransaction {
   readonly startSeq: number;
   readonly appTimeMs: number;
@@ -141,16 +144,24 @@ export class Transaction implements ActiveTransaction {
   }
 
   /**
-   * True when something this transaction will store names object `id`: a binding it writes, or a
-   * Ref in any object it holds (other than those in `except`).
+   * Who names each object in what this transaction will store: for every id, the objects it holds
+   * that have a Ref to it, and `BOUND` when a binding it writes names it. One pass over everything
+   * held, however many ids are asked about.
    */
-  isReferenced(id: bigint, except: readonly object[]): boolean {
-    for (const bound of this.bindingWrites.values()) if (bound === id) return true;
+  referencers(): Map<bigint, Set<object>> {
+    const named = new Map<bigint, Set<object>>();
+    const add = (id: bigint, by: object) => {
+      let by_ = named.get(id);
+      if (by_ === undefined) named.set(id, (by_ = new Set()));
+      by_.add(by);
+    };
+    for (const bound of this.bindingWrites.values()) if (bound !== null) add(bound, BOUND);
     for (const entry of this.entries.values()) {
-      if (entry.state === "removed" || except.includes(entry.object)) continue;
-      if (refersTo({ ...entry.object }, id)) return true;
+      if (entry.state === "removed") continue;
+      const object = entry.object;
+      for (const key of Object.keys(object)) visitRefs((object as Record<string, unknown>)[key], (id) => add(id, object));
     }
-    return false;
+    return named;
   }
 
   /** Runs `hook` when the transaction commits, before its changes are collected (hooks may change objects). */

@@ -204,8 +204,11 @@ export class SessionService implements ConnectionHandler, SessionOperations {
     return channels.size;
   }
 
-  /** Ends, with `disconnected(false)`, every session stored before this start. */
-  async cleanUpAfterRestart(): Promise<number> {
+  /**
+   * Ends, with `disconnected(false)`, every session stored before this start. `onProgress` hears
+   * how many have ended of how many, as they end.
+   */
+  async cleanUpAfterRestart(onProgress: (done: number, total: number) => void = () => undefined): Promise<number> {
     const ids = await this.kernel.run(
       "find sessions left from before the restart",
       (_ctx, tx) => {
@@ -216,7 +219,9 @@ export class SessionService implements ConnectionHandler, SessionOperations {
       },
       { timeoutMs: Infinity },
     );
-    await Promise.all(ids.map((id) => this.endSession(id, "(restart)", false)));
+    let done = 0;
+    onProgress(done, ids.length);
+    await Promise.all(ids.map((id) => this.endSession(id, "(restart)", false).then(() => onProgress(++done, ids.length))));
     return ids.length;
   }
 

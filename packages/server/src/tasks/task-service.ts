@@ -10,6 +10,9 @@ import { callSync, type Transaction } from "../kernel/transaction.js";
 import { MinHeap } from "./min-heap.js";
 
 const TASK_BINDING = "task.";
+
+/** Records between two progress reports while resuming. */
+const PROGRESS_EVERY = 10_000;
 /** Application time after which a run that exhausted its attempts on retryable errors is tried again. */
 const RETRY_LATER_MS = 1000;
 
@@ -40,6 +43,8 @@ export class PendingTask {
  * next timer is armed only after that commit, so runs of one periodic task never overlap.
  */
 export class TaskService {
+  /** New tasks scheduled in each open transaction, whose ownership is decided when it commits. */
+  private readonly ownershipToDecide = new WeakMap<Transaction, { task: object; record: PendingTask; taskId: bigint }[]>();
   private readonly due = new MinHeap<bigint>();
   /** The due time each record is armed for, so that arming the same run twice is harmless. */
   private readonly armed = new Map<bigint, number>();
@@ -65,8 +70,36 @@ export class TaskService {
     this.retire(tx, key, record);
   }
 
-  /** Finds every pending task in the store and arms its timer. Call once at start-up. */
-  async resume(): Promise<number> {
+  /**
+   * The task object is the scheduler's to remove after its last run only if, when `tx` commits,
+   * nothing else names it: no binding, no Ref from another object (a second scheduling of it
+   * included). Otherwise the application owns it, as it owns every object. Decided for all of a
+   * transaction's new tasks in one pass over what it holds: a task that schedules thousands must
+   * not scan everything once for each.
+   */
+  private decideOwnershipAtCommit(tx: Transaction, task: object, record: PendingTask, taskId: bigint): void {
+    let pending = this.ownershipToDecide.get(tx);
+    if (pending === undefined) {
+      const decisions: { task: object; record: PendingTask; taskId: bigint }[] = [];
+      this.ownershipToDecide.set(tx, decisions);
+      pending = decisions;
+      tx.beforeCommit(() => {
+        const named = tx.referencers();
+        for (const each of decisions) {
+          if (!tx.isLive(each.record)) continue;
+          const by = named.get(each.taskId) ?? new Set<object>();
+          each.record.ownsTask = [...by].every((holder) => holder === each.task || holder === each.record);
+        }
+      });
+    }
+    pending.push({ task, record, taskId });
+  }
+
+  /**
+   * Finds every pending task in the store and arms its timer. Call once at start-up. `onProgress`
+   * hears the count found so far, every {@link PROGRESS_EVERY} records and at the end.
+   */
+  async resume(onProgress: (found: number) => void = () => undefined): Promise<number> {
     const pending = await this.kernel.run(
       "resume scheduled tasks",
       (_ctx, tx) => {
@@ -75,11 +108,13 @@ export class TaskService {
         for (let key = tx.nextBoundKey(undefined, prefix); key !== undefined; key = tx.nextBoundKey(key, prefix)) {
           const record = tx.getBound(key, key, false) as PendingTask;
           found.push([BigInt(key.slice(prefix.length)), record.dueAppMs]);
+          if (found.length % PROGRESS_EVERY === 0) onProgress(found.length);
         }
         return found;
       },
       { timeoutMs: Infinity },
     );
+    onProgress(pending.length);
     for (const [id, dueAppMs] of pending) this.arm(id, dueAppMs);
     return pending.length;
   }
@@ -106,14 +141,7 @@ export class TaskService {
     const taskId = tx.idOf(task);
     const record = new PendingTask(new Ref(taskId), false, due, periodMs, due);
     const recordId = tx.idOf(record);
-    if (!wasStored) {
-      // The task object is the scheduler's to remove after its last run only if, when this task
-      // commits, nothing else names it: no binding, no Ref from another object (a second
-      // scheduling of it included). Otherwise the application owns it, as it owns every object.
-      tx.beforeCommit(() => {
-        if (tx.isLive(record)) record.ownsTask = !tx.isReferenced(taskId, [task, record]);
-      });
-    }
+    if (!wasStored) this.decideOwnershipAtCommit(tx, task, record, taskId);
     tx.bind(recordKey(recordId), record);
     tx.addEffect(() => this.arm(recordId, due));
     return recordId;
