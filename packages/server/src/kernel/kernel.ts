@@ -197,11 +197,11 @@ export class Kernel {
    * Opens a transaction directly, outside the task queue, for embedding code and tests that need
    * to interleave transactions. The caller must `commit()` or `abort()` it.
    */
-  openTransaction(name: string, timeoutMs: number = this.options.txnTimeoutMs, logFields?: Readonly<Record<string, unknown>>): Transaction {
+  openTransaction(name: string, timeoutMs: number = this.options.txnTimeoutMs, type = "run", logFields?: Readonly<Record<string, unknown>>): Transaction {
     const services = this.hooks(); // before begin(): a transaction that never ends would stop pruning
     const tx = new Transaction(this.committer, this.options.clock, this.transactionHooks, { timeoutMs, appTimeMs: this.appTimeMs(), name });
     // Every attempt is a transaction of its own: its id tells a retry's lines from the first's.
-    tx.context = new TransactionContext(tx, services, this.options.logger, { task: name, txn: ++this.lastTransactionId, ...logFields });
+    tx.context = new TransactionContext(tx, services, this.options.logger, ++this.lastTransactionId, type, logFields);
     return tx;
   }
 
@@ -256,7 +256,7 @@ export class Kernel {
   private attempt(job: Job): void {
     job.attempts++;
     this.observer.attemptStarted(job.type);
-    const tx = this.openTransaction(job.name, job.timeoutMs, { type: job.type, ...job.logFields });
+    const tx = this.openTransaction(job.name, job.timeoutMs, job.type, job.logFields);
     let result: unknown;
     let durable: Promise<void>;
     try {
@@ -337,8 +337,10 @@ class TransactionContext implements TaskContext {
     private readonly tx: Transaction,
     private readonly services: TaskServiceHooks,
     private readonly logger: Logger,
-    /** What every line the task logs carries: its name, type, transaction id, session. */
-    private readonly logFields: Readonly<Record<string, unknown>>,
+    /** What every line the task logs carries, besides its name: transaction id, type, session. */
+    private readonly transactionId: number,
+    private readonly type: string,
+    private readonly logFields: Readonly<Record<string, unknown>> | undefined,
   ) {}
 
   get data(): DataManager {
@@ -354,7 +356,9 @@ class TransactionContext implements TaskContext {
   }
 
   get log(): TaskLog {
-    return (this.taskLog ??= new BufferedTaskLog(this.tx, this.logger, this.logFields));
+    // Built on first use: most tasks never log, and this is the task path.
+    this.taskLog ??= new BufferedTaskLog(this.tx, this.logger, { task: this.tx.name, type: this.type, txn: this.transactionId, ...this.logFields });
+    return this.taskLog;
   }
 
   now(): number {
