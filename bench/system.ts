@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { silentLogger, startServer, type AppListenerClass, type Durability, type Server } from "shardless";
 import { MemoryBank, startFramedServer, transferHandler } from "./baseline-server.ts";
-import EchoApp from "./echo-app.ts";
+import EchoApp from "../packages/server/test/fixtures/echo-app.ts";
 import { PostgresBank } from "./postgres-bank.ts";
 import RoomApp from "./room-app.ts";
 import { startBaselineRoomServer, type RoomServer } from "./room-baseline.ts";

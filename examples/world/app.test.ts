@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { connect, type Session } from "@shardless/client";
-import { ManualClock, silentLogger, startServer, type Server, type StartServerOptions } from "shardless";
+import { ManualClock, SeededRandom, silentLogger, startServer, type Server, type StartServerOptions } from "shardless";
 import WorldApp from "./app.ts";
 import { Bot, BotStats } from "./bot.ts";
 import { vetChat, MAX_CHAT_CHARS } from "./chat.ts";
@@ -372,16 +372,10 @@ describe("the world across a restart", () => {
   });
 });
 
-/** A small seeded generator (mulberry32), so that the bots' choices repeat from run to run. */
+/** A seeded generator (the server's `SeededRandom`), so that the bots' choices repeat from run to run. */
 function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = new SeededRandom(seed);
+  return () => random.next();
 }
 
 describe("bots", () => {

@@ -20,6 +20,7 @@
 import { connect, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import { FrameReader, decodeServerMessage, encodeFrame, encodeMessage } from "@shardless/protocol";
+import { SeededRandom } from "shardless";
 import { ChildServer } from "./child-server.ts";
 import { DUPLICATE_FLAG, LEDGER_INITIAL_BALANCE, LedgerOp } from "./fixtures/ledger-app.ts";
 
@@ -76,16 +77,10 @@ export interface CrashHarnessReport {
 /** Where a kill lands. */
 export type KillMode = "load" | "startup" | "recovery";
 
-/** A small, fast, seeded generator (mulberry32): the same seed gives the same sequence. */
+/** A seeded generator (the server's own `SeededRandom`): the same seed gives the same sequence. */
 export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = new SeededRandom(seed);
+  return () => random.next();
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -30,13 +30,19 @@ export class DirectoryLock {
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
       }
-      const holder = readHolder(path);
-      if (holder !== undefined && isAlive(holder)) {
+      const holder = DirectoryLock.holder(directory);
+      if (holder !== undefined) {
         throw new DataLockedError(`data directory ${directory} is in use by process ${holder}`);
       }
       rmSync(path, { force: true }); // stale: its process is gone
     }
     throw new DataLockedError(`could not lock data directory ${directory}`);
+  }
+
+  /** The pid of the live process holding `directory`'s lock (a running server), if any. Takes nothing. */
+  static holder(directory: string): number | undefined {
+    const pid = readHolder(join(directory, LOCK_FILE));
+    return pid !== undefined && isAlive(pid) ? pid : undefined;
   }
 
   /** Gives the lock up. Idempotent. */

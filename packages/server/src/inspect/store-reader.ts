@@ -1,12 +1,11 @@
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { open, type Database, type Key, type RootDatabase, type Transaction } from "lmdb";
 import { STORE_FORMAT_VERSION } from "../kernel/data-store.js";
+import { DirectoryLock } from "../data/directory-lock.js";
 
 /** The file LMDB keeps a store's pages in; a directory without it holds no store. */
 const DATA_FILE = "data.mdb";
-/** The lock file of a running server (see `DirectoryLock`); read here, never taken. */
-const LOCK_FILE = "shardless.lock";
 const META_KEY = "meta";
 
 /**
@@ -167,13 +166,7 @@ export class StoreReader {
 
   /** The pid of the live process holding the directory lock (a running server), or null. */
   lockHolder(): number | null {
-    let pid: number;
-    try {
-      pid = Number.parseInt(readFileSync(join(this.directory, LOCK_FILE), "utf8"), 10);
-    } catch {
-      return null;
-    }
-    return Number.isSafeInteger(pid) && pid > 0 && isAlive(pid) ? pid : null;
+    return DirectoryLock.holder(this.directory) ?? null;
   }
 
   /** Ends the read transaction and closes the environment. */
@@ -233,13 +226,4 @@ function idKey(id: bigint): Buffer {
 
 function startsWith(key: Buffer, prefix: Buffer): boolean {
   return key.length >= prefix.length && key.subarray(0, prefix.length).equals(prefix);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
 }

@@ -80,8 +80,6 @@ export class Transaction implements ActiveTransaction {
   private readonly rangeReads: RangeRead[] = [];
   private readonly effects: (() => void)[] = [];
   private readonly beforeCommitHooks: (() => void)[] = [];
-  /** Object id → the binding key this task reached it by (made on first use). */
-  private boundNames: Map<bigint, string> | undefined;
 
   constructor(
     private readonly committer: Committer,
@@ -202,8 +200,6 @@ export class Transaction implements ActiveTransaction {
   getBound(key: string, name: string, forUpdate: boolean): object {
     const id = this.readBinding(key);
     if (id === undefined) throw new NameNotBoundError(name);
-    // Remembered so that a conflict on the object can be reported by the name game code knows.
-    (this.boundNames ??= new Map()).set(id, key);
     const entry = this.entries.get(id) ?? this.tryLoad(id);
     if (entry === undefined || entry.state === "removed") {
       throw new ObjectNotFoundError(`the object bound to ${JSON.stringify(name)} has been removed`);
@@ -311,9 +307,7 @@ export class Transaction implements ActiveTransaction {
       return durable;
     } catch (error) {
       this.abort();
-      if (error instanceof TransactionConflictError && error.on !== undefined && error.on.kind === "object" && this.boundNames?.has(error.on.id)) {
-        throw new TransactionConflictError(error.message, { on: this.named(error.on) });
-      }
+      if (error instanceof TransactionConflictError && error.on?.kind === "object") throw new TransactionConflictError(error.message, { on: this.named(error.on) });
       throw error;
     }
   }
@@ -422,10 +416,17 @@ export class Transaction implements ActiveTransaction {
     throw new TransactionConflictError(`${what} was changed by another task after this task started`, { on: this.named(on) });
   }
 
-  /** `on`, with the binding name this task reached its object by, when it did. */
+  /**
+   * `on`, with the binding name this task reached its object by, when it did. Found only when a
+   * conflict happens, from the bindings the task read: nothing is recorded on the read path for it.
+   */
   private named(on: ConflictSource): ConflictSource {
-    const binding = on.kind === "object" ? this.boundNames?.get(on.id) : undefined;
-    return binding === undefined || on.kind !== "object" ? on : { ...on, binding };
+    if (on.kind !== "object") return on;
+    for (const key of this.bindingReads) {
+      const id = this.bindingWrites.has(key) ? this.bindingWrites.get(key) : this.committer.readBinding(key)?.id;
+      if (id === on.id) return { ...on, binding: key };
+    }
+    return on;
   }
 }
 
