@@ -1,6 +1,6 @@
 import { AppLoadError, DataFormatError } from "./api/errors.js";
 import { isManagedObject, managedTagOf } from "./api/managed.js";
-import type { AppListener, TaskContext } from "./api/types.js";
+import type { AppListener, Task, TaskContext } from "./api/types.js";
 import { resolveConfig, type ServerConfig } from "./config.js";
 import { LmdbDataStore } from "./data/lmdb-data-store.js";
 import { MemoryDataStore } from "./data/memory-data-store.js";
@@ -14,11 +14,10 @@ import { systemRandom, type Random } from "./kernel/random.js";
 import { callSync, type Transaction } from "./kernel/transaction.js";
 import { objectCodec } from "./kernel/codec.js";
 import { AcceptAllAuthenticator, PasswordFileAuthenticator, type Authenticator } from "./sessions/authenticator.js";
-import { SESSION_SERVICE } from "./sessions/client-session-record.js";
 import { SessionService, zeroSessionCounters } from "./sessions/session-service.js";
-import { CHANNEL_SERVICE } from "./channels/channel-record.js";
-import { ChannelService } from "./channels/channel-service.js";
 import { TaskService } from "./tasks/task-service.js";
+import { APP_TASK, appTaskArgs } from "./tasks/app-task.js";
+import { installTransactionalServices } from "./task-services.js";
 import { TcpTransport } from "./transport/tcp-transport.js";
 import { HttpListener } from "./transport/http-listener.js";
 import { ServerMetrics } from "./metrics/server-metrics.js";
@@ -133,6 +132,16 @@ export class Server {
     return this.parts.kernel.run(name, body, options);
   }
 
+  /**
+   * Runs the {@link Task} object `task` once, now, as a task (retried like any task), and returns
+   * what its `run` returned once its commit is durable. Unlike a closure given to {@link run}, the
+   * task can run on a worker thread: it is copied as it would be stored (its fields, with Refs),
+   * not stored. For embedding code that submits work of its own.
+   */
+  async runTask(task: Task, options?: Pick<RunOptions, "timeoutMs" | "maxAttempts" | "type" | "affinity">): Promise<unknown> {
+    return this.parts.kernel.submit(`${task.constructor.name}.run`, APP_TASK, appTaskArgs(task), { type: "app-task", ...options });
+  }
+
   /** Application time now, in ms (see `TaskContext.now`). */
   appTimeMs(): number {
     return this.parts.kernel.appTimeMs();
@@ -205,15 +214,9 @@ export async function startServer(options: StartServerOptions): Promise<Server> 
     const tasks = new TaskService(kernel, logger);
     const sessionService = new SessionService(kernel, auth, config, logger);
     sessions = sessionService;
-    const channels = new ChannelService(sessionService);
-    sessionService.installChannels(channels);
-    kernel.installTaskService({
-      taskManagerFor: (tx) => tasks.taskManagerFor(tx),
-      channelManagerFor: (tx) => channels.managerFor(tx),
-      cancelPeriodicTask: (tx, id) => tasks.cancelPeriodicTask(tx, id),
-    });
-    kernel.installService(SESSION_SERVICE, sessionService);
-    kernel.installService(CHANNEL_SERVICE, channels);
+    installTransactionalServices(kernel, sessionService, config.writeBufferBytes);
+    kernel.installEffectHandler("task", (effect) => tasks.applyEffect(effect));
+    kernel.installEffectHandler("session", (effect) => sessionService.applyEffect(effect));
     // Resume first: on a new store there is nothing to resume, and the tasks initialize schedules
     // are armed by its own commit.
     const resumedTasks = await tasks.resume((done) => onStartupProgress({ phase: "resuming scheduled tasks", done }));

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { ManualClock, silentLogger, type Logger } from "shardless";
 import { Kernel } from "../src/kernel/kernel.ts";
-import { TaskService } from "../src/tasks/task-service.ts";
+import { installTaskServices } from "../src/tasks/task-service.ts";
 import type { Clock, CommitBatch, DataStore, Random } from "shardless";
 import { MemoryDataStore, SeededRandom } from "shardless";
 
@@ -48,15 +48,10 @@ export function bareKernel(options: BareKernelOptions = {}) {
     appTimeCheckpointMs: 3_600_000,
     onFatal: options.onFatal ?? (() => undefined),
   });
-  const tasks = new TaskService(kernel, logger);
-  kernel.installTaskService({
-    taskManagerFor: (tx) => tasks.taskManagerFor(tx),
-    channelManagerFor: () => ({
-      createChannel: () => assert.fail("no channels in a bare kernel"),
-      getChannel: () => assert.fail("no channels in a bare kernel"),
-    }),
-    cancelPeriodicTask: (tx, id) => tasks.cancelPeriodicTask(tx, id),
-  });
+  const { tasks } = installTaskServices(kernel, logger, () => ({
+    createChannel: () => assert.fail("no channels in a bare kernel"),
+    getChannel: () => assert.fail("no channels in a bare kernel"),
+  }));
   return { kernel, tasks };
 }
 

@@ -8,7 +8,7 @@ import type { TaskContext } from "../api/types.js";
 import { serviceKey } from "../kernel/data-manager.js";
 import { callSync, currentTransaction, type Transaction } from "../kernel/transaction.js";
 import { ClientSessionRecord } from "../sessions/client-session-record.js";
-import type { SessionService } from "../sessions/session-service.js";
+import type { SessionEffect } from "../sessions/session-effects.js";
 import { ChannelRecord, type ChannelOperations } from "./channel-record.js";
 
 const CHANNEL_PREFIX = "channel.";
@@ -20,7 +20,6 @@ const DELIVERIES = new Set<string>(Object.values(Delivery));
  * channel's listener or forwarded to every member.
  */
 export class ChannelService implements ChannelOperations {
-  constructor(private readonly sessionService: SessionService) {}
 
   /** The game-facing ChannelManager of `tx`. */
   managerFor(tx: Transaction): ChannelManager {
@@ -43,7 +42,8 @@ export class ChannelService implements ChannelOperations {
       channel.members.add(sessionId);
       record.channels.add(channelId);
       const payload = encodeMessage({ op: "CHANNEL_JOIN", channelName: channel.name, channelId });
-      tx.addEffect(() => this.sessionService.channelJoined(sessionId, channelId, payload));
+      const joined: SessionEffect = { to: "session", op: "joined", session: sessionId, channel: channelId, payload };
+      tx.addEffect(joined);
     }
   }
 
@@ -64,10 +64,8 @@ export class ChannelService implements ChannelOperations {
     if (!(message instanceof Uint8Array)) throw new TypeError("Channel.send takes a Uint8Array");
     const channelId = tx.idOf(channel);
     const payload = encodeMessage({ op: "CHANNEL_MESSAGE", channelId, message }); // RangeError if too large
-    const members = [...channel.members];
-    tx.addEffect(() => {
-      for (const sessionId of members) this.sessionService.deliverTo(sessionId, payload);
-    });
+    const fanOut: SessionEffect = { to: "session", op: "fan-out", sessions: [...channel.members], payload };
+    tx.addEffect(fanOut);
   }
 
   sessions(channel: ChannelRecord): ClientSession[] {
@@ -136,7 +134,8 @@ export class ChannelService implements ChannelOperations {
 
   private announceLeave(tx: Transaction, sessionId: bigint, channelId: bigint): void {
     const payload = encodeMessage({ op: "CHANNEL_LEAVE", channelId });
-    tx.addEffect(() => this.sessionService.channelLeft(sessionId, channelId, payload));
+    const left: SessionEffect = { to: "session", op: "left", session: sessionId, channel: channelId, payload };
+    tx.addEffect(left);
   }
 }
 

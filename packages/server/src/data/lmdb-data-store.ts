@@ -50,7 +50,8 @@ export class LmdbDataStore implements DataStore {
     private readonly bindings: Database<Buffer, Buffer>,
     private readonly metaDb: Database<string, string>,
     private readonly durability: LmdbDurability,
-    private readonly lock: DirectoryLock,
+    /** The directory lock; none for a reader (see {@link openReader}). */
+    private readonly lock: DirectoryLock | undefined,
   ) {}
 
   /**
@@ -60,13 +61,30 @@ export class LmdbDataStore implements DataStore {
    * @throws {DataFormatError} if the directory holds another format.
    */
   static open(options: LmdbDataStoreOptions): LmdbDataStore {
-    const durability = options.durability ?? "sync";
     mkdirSync(options.path, { recursive: true });
     const lock = DirectoryLock.acquire(options.path);
+    try {
+      return LmdbDataStore.openWith(options.path, options.durability ?? "sync", lock);
+    } catch (error) {
+      lock.release();
+      throw error;
+    }
+  }
+
+  /**
+   * Opens the store in `path` for reading alongside the process that holds it open (a worker
+   * thread of that process): no lock is taken and nothing may be committed through it. Reads see
+   * each commit from the event-loop turn after it, or after {@link resetReadTxn}.
+   */
+  static openReader(path: string, durability: LmdbDurability): LmdbDataStore {
+    return LmdbDataStore.openWith(path, durability, undefined);
+  }
+
+  private static openWith(path: string, durability: LmdbDurability, lock: DirectoryLock | undefined): LmdbDataStore {
     let root: RootDatabase | undefined;
     try {
       root = open({
-        path: options.path,
+        path,
         noSync: durability === "relaxed",
         // Effects are released only after `commit` resolves, so we want the promise to mean
         // "durable"; we also await `flushed` below to make that explicit.
@@ -81,9 +99,23 @@ export class LmdbDataStore implements DataStore {
       return store;
     } catch (error) {
       void root?.close();
-      lock.release();
       throw error;
     }
+  }
+
+  /** The directory this store lives in. */
+  get path(): string {
+    return (this.root as unknown as { path: string }).path;
+  }
+
+  /** The durability this store commits with. */
+  get durabilityMode(): LmdbDurability {
+    return this.durability;
+  }
+
+  /** Makes the next reads on this thread see every commit made so far (by any thread). */
+  resetReadTxn(): void {
+    this.root.resetReadTxn();
   }
 
   readMeta(): StoreMeta | undefined {
@@ -128,6 +160,7 @@ export class LmdbDataStore implements DataStore {
   }
 
   async commit(batch: CommitBatch): Promise<void> {
+    if (this.lock === undefined) throw new Error("a reader of the store cannot commit");
     const meta: StoredMeta = {
       format: STORE_FORMAT_VERSION,
       nextObjectId: batch.meta.nextObjectId.toString(),
@@ -162,7 +195,7 @@ export class LmdbDataStore implements DataStore {
     try {
       await this.root.close();
     } finally {
-      this.lock.release();
+      this.lock?.release();
     }
   }
 }

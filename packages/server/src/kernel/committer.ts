@@ -1,6 +1,8 @@
 import { ResourceUnavailableError, TransactionConflictError } from "../api/errors.js";
 import { compareUtf8, type BindingRecord, type BindingWrite, type DataStore, type ObjectRecord, type ObjectWrite } from "./data-store.js";
 import { assert } from "./assert.js";
+import type { Effect, EffectData } from "./effects.js";
+import { Overlay } from "./overlay.js";
 import type { BatchStats } from "./observer.js";
 
 /** A range of binding keys a transaction scanned: every key in (after, found] was seen. */
@@ -21,17 +23,43 @@ export interface CommitRequest {
   readonly objectWrites: readonly { id: bigint; bytes: Uint8Array | null }[];
   readonly bindingWrites: readonly { name: string; id: bigint | null }[];
   /** Released, in order, once the commit is durable. */
-  readonly effects: readonly (() => void)[];
+  readonly effects: readonly Effect[];
+}
+
+/**
+ * What a transaction reads through and commits to: the main thread's {@link Committer}, or a
+ * worker's copy of its state (which hands commit requests to the main thread instead).
+ */
+export interface TransactionSource {
+  /** Registers a transaction starting now; returns its start sequence. Pair with `end`. */
+  begin(): number;
+  /** Unregisters a transaction begun at `startSeq`, committed or not. */
+  end(startSeq: number): void;
+  /** A fresh object id, never handed out before. */
+  allocateId(): bigint;
+  readObject(id: bigint): ObjectRecord | undefined;
+  readBinding(name: string): BindingRecord | undefined;
+  nextBindingName(after: string | undefined, prefix: string): string | undefined;
+  /** True when object `id` is known to have been committed after `startSeq`. */
+  objectChangedSince(id: bigint, startSeq: number): boolean;
+  /** True when binding `name` is known to have been written after `startSeq`. */
+  bindingChangedSince(name: string, startSeq: number): boolean;
+  /** True when a binding in `range` is known to have been written after `startSeq`. */
+  rangeChangedSince(range: RangeRead, startSeq: number): boolean;
+  /** Validates and orders `request`; resolves once it is durable. */
+  commit(request: CommitRequest): Promise<void>;
 }
 
 interface Batch {
   objects: ObjectWrite[];
   bindings: BindingWrite[];
   /** Each committed transaction's effects, in commit order (kept as they came: no copying). */
-  effects: (readonly (() => void)[])[];
+  effects: (readonly Effect[])[];
   waiters: { resolve: () => void; reject: (error: unknown) => void }[];
   /** When the batch left for the store (performance.now()). */
   flushedAt: number;
+  /** The last commit sequence the batch's store commit includes (0 for one that writes nothing). */
+  lastSeq: number;
 }
 
 /**
@@ -60,6 +88,12 @@ export interface CommitterOptions {
   readonly onStoreFailure: (error: unknown) => void;
   /** Called when an effect throws; other effects still run. */
   readonly onEffectError: (error: unknown) => void;
+  /** Releases effect data (closures are called as they are). */
+  readonly applyEffect?: (effect: EffectData) => void;
+  /** Told of each validated commit, in commit order, with its sequence number (workers mirror them). */
+  readonly onValidated?: (seq: number, request: CommitRequest) => void;
+  /** Told when every commit up to `seq` is durable and readable from the store. */
+  readonly onDurable?: (seq: number) => void;
   /** Partition number placed in the top 16 bits of new object ids. */
   readonly partition?: number;
   /** Told of each batch once it is durable (for metrics). */
@@ -84,14 +118,13 @@ const MAX_COUNTER = (1n << PARTITION_SHIFT) - 1n;
  * the batch size adapts to the store's latency (group commit). When a batch is durable its writes
  * leave the overlay and its effects run, batch after batch, so effects come out in commit order.
  */
-export class Committer {
+export class Committer implements TransactionSource {
   private lastSeq: number;
   private nextCounter: bigint;
   /** The id counter as of the last batch written to the store. */
   private storedCounter: bigint;
   private readonly partitionBits: bigint;
-  private readonly pendingObjects = new Map<bigint, { bytes: Uint8Array | null; version: number }>();
-  private readonly pendingBindings = new Map<string, { id: bigint | null; version: number }>();
+  private readonly overlay: Overlay;
   /** Latest commit sequence that wrote each key, kept while some active transaction may need it. */
   private readonly recentObjectWrites = new Map<bigint, number>();
   private readonly recentBindingWrites = new Map<string, number>();
@@ -111,6 +144,7 @@ export class Committer {
     private readonly options: CommitterOptions,
   ) {
     this.scheduler = options.scheduler ?? NODE_SCHEDULER;
+    this.overlay = new Overlay(store);
     const meta = store.readMeta();
     this.lastSeq = meta?.lastCommitSeq ?? 0;
     const partition = BigInt(options.partition ?? 0);
@@ -146,33 +180,33 @@ export class Committer {
 
   /** The committed state of object `id` (durable or validated), or undefined if absent. */
   readObject(id: bigint): ObjectRecord | undefined {
-    const pending = this.pendingObjects.get(id);
-    if (pending !== undefined) return pending.bytes === null ? undefined : { bytes: pending.bytes, version: pending.version };
-    return this.store.getObject(id);
+    return this.overlay.readObject(id);
   }
 
   /** The committed binding of key `name`, or undefined. */
   readBinding(name: string): BindingRecord | undefined {
-    const pending = this.pendingBindings.get(name);
-    if (pending !== undefined) return pending.id === null ? undefined : { id: pending.id, version: pending.version };
-    return this.store.getBinding(name);
+    return this.overlay.readBinding(name);
   }
 
   /** The committed binding key after `after` with `prefix`, in UTF-8 byte order. */
   nextBindingName(after: string | undefined, prefix: string): string | undefined {
-    let fromStore = this.store.nextBindingName(after, prefix);
-    while (fromStore !== undefined && this.pendingBindings.get(fromStore)?.id === null) {
-      fromStore = this.store.nextBindingName(fromStore, prefix);
-    }
-    let fromOverlay: string | undefined;
-    for (const [name, pending] of this.pendingBindings) {
-      if (pending.id === null || !name.startsWith(prefix)) continue;
-      if (after !== undefined && compareUtf8(name, after) <= 0) continue;
-      if (fromOverlay === undefined || compareUtf8(name, fromOverlay) < 0) fromOverlay = name;
-    }
-    if (fromStore === undefined) return fromOverlay;
-    if (fromOverlay === undefined) return fromStore;
-    return compareUtf8(fromStore, fromOverlay) <= 0 ? fromStore : fromOverlay;
+    return this.overlay.nextBindingName(after, prefix);
+  }
+
+  /** The sequence number of the last validated commit. */
+  get lastCommitSeq(): number {
+    return this.lastSeq;
+  }
+
+  /**
+   * Hands out `count` ids at once, for a worker to assign to new objects itself: the block is
+   * counted as used (and stored with the next batch) whether or not all of it is.
+   */
+  allocateIdBlock(count: number): { first: bigint; count: number } {
+    if (this.nextCounter + BigInt(count) - 1n > MAX_COUNTER) throw new ResourceUnavailableError("object ids of this partition are exhausted");
+    const first = this.partitionBits | this.nextCounter;
+    this.nextCounter += BigInt(count);
+    return { first, count };
   }
 
   /** True when object `id` has been committed at a sequence after `startSeq`. */
@@ -206,14 +240,15 @@ export class Committer {
     const seq = ++this.lastSeq;
     for (const write of request.objectWrites) {
       this.open.objects.push({ id: write.id, bytes: write.bytes, version: seq });
-      this.pendingObjects.set(write.id, { bytes: write.bytes, version: seq });
+      this.overlay.objects.set(write.id, { bytes: write.bytes, version: seq });
       this.recentObjectWrites.set(write.id, seq);
     }
     for (const write of request.bindingWrites) {
       this.open.bindings.push({ name: write.name, id: write.id, version: seq });
-      this.pendingBindings.set(write.name, { id: write.id, version: seq });
+      this.overlay.bindings.set(write.name, { id: write.id, version: seq });
       this.recentBindingWrites.set(write.name, seq);
     }
+    this.options.onValidated?.(seq, request);
     this.open.effects.push(request.effects);
     const durable = new Promise<void>((resolve, reject) => this.open.waiters.push({ resolve, reject }));
     this.scheduleFlush();
@@ -301,6 +336,7 @@ export class Committer {
     this.inFlightIsCheckpoint = force;
     this.storedCounter = this.nextCounter;
     const meta = { nextObjectId: this.partitionBits | this.nextCounter, lastCommitSeq: this.lastSeq, appTimeMs: this.options.appTimeMs() };
+    batch.lastSeq = this.lastSeq;
     this.inFlight = this.store.commit({ objects: batch.objects, bindings: batch.bindings, meta }).then(
       () => this.onBatchDurable(batch),
       (error: unknown) => this.onBatchFailed(batch, error),
@@ -318,16 +354,16 @@ export class Committer {
 
   /** A durable batch: its writes leave the overlay, its effects run, its waiters resume. */
   private release(batch: Batch): void {
-    for (const write of batch.objects) {
-      if (this.pendingObjects.get(write.id)?.version === write.version) this.pendingObjects.delete(write.id);
-    }
-    for (const write of batch.bindings) {
-      if (this.pendingBindings.get(write.name)?.version === write.version) this.pendingBindings.delete(write.name);
-    }
+    for (const write of batch.objects) this.overlay.forgetObject(write.id, write.version);
+    for (const write of batch.bindings) this.overlay.forgetBinding(write.name, write.version);
+    if (batch.lastSeq > 0) this.options.onDurable?.(batch.lastSeq);
+    const apply = this.options.applyEffect;
     for (const effects of batch.effects) {
       for (const effect of effects) {
         try {
-          effect();
+          if (typeof effect === "function") effect();
+          else if (apply !== undefined) apply(effect);
+          else throw new Error(`no handler for effects to ${effect.to}`);
         } catch (error) {
           this.options.onEffectError(error);
         }
@@ -357,7 +393,7 @@ export class Committer {
 }
 
 function emptyBatch(): Batch {
-  return { objects: [], bindings: [], effects: [], waiters: [], flushedAt: 0 };
+  return { objects: [], bindings: [], effects: [], waiters: [], flushedAt: 0, lastSeq: 0 };
 }
 
 function inRange(name: string, range: RangeRead): boolean {

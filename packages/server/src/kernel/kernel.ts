@@ -1,26 +1,44 @@
-import { withActiveTransaction } from "../api/active-transaction.js";
 import { isRetryable, TaskFailedError, TransactionConflictError, TransactionTimeoutError } from "../api/errors.js";
-import type { ChannelManager } from "../api/channel.js";
-import type { DataManager, TaskContext, TaskLog, TaskManager } from "../api/types.js";
+import type { TaskContext } from "../api/types.js";
 import type { Clock, TimerHandle } from "./clock.js";
-import { Committer, NODE_SCHEDULER, type Scheduler } from "./committer.js";
-import { TransactionDataManager } from "./data-manager.js";
+import { Committer, NODE_SCHEDULER, type CommitRequest, type Scheduler } from "./committer.js";
 import type { DataStore } from "./data-store.js";
+import type { EffectData, EffectHandler, LogEffect } from "./effects.js";
 import type { Logger } from "./logger.js";
 import { IGNORING_OBSERVER, type AbortReason, type KernelObserver } from "./observer.js";
 import type { Random } from "./random.js";
-import { callSync, Transaction, type TransactionHooks } from "./transaction.js";
+import { TaskRuntime, type TaskBody, type TaskServiceHooks } from "./task-runtime.js";
+import { nameConflict, type Transaction } from "./transaction.js";
 
-/** What the kernel needs from the services above it, installed by the composition root. */
-export interface TaskServiceHooks {
-  /** The game-facing TaskManager of `tx`. */
-  taskManagerFor(tx: Transaction): TaskManager;
-  /** The game-facing ChannelManager of `tx`. */
-  channelManagerFor(tx: Transaction): ChannelManager;
-  /** Cancels a periodic task inside `tx`. */
-  cancelPeriodicTask(tx: Transaction, handleId: bigint): void;
+export type { TaskServiceHooks } from "./task-runtime.js";
+
+/** One attempt of a task of a defined kind, as handed to a {@link TaskExecutor}: plain data. */
+export interface RemoteAttempt {
+  readonly kind: string;
+  readonly args: unknown;
+  readonly name: string;
+  readonly type: string;
+  readonly logFields: Readonly<Record<string, unknown>> | undefined;
+  readonly timeoutMs: number;
+  /** The task's logical time. */
+  readonly appTimeMs: number;
+  /** Tasks with the same affinity prefer the same thread (a session's id, for its tasks). */
+  readonly affinity: string | undefined;
 }
 
+/** What became of an attempt run elsewhere: a commit request to validate here, or an error. */
+export type RemoteOutcome =
+  | { readonly ok: true; readonly request: CommitRequest; readonly result: unknown }
+  | { readonly ok: false; readonly error: unknown };
+
+/**
+ * Runs attempts of defined kinds of task somewhere other than the kernel's thread (worker
+ * threads). It must call `done` exactly once per attempt, on the kernel's thread; the kernel then
+ * validates and orders the commit request, or handles the error, as for an attempt run here.
+ */
+export interface TaskExecutor {
+  run(attempt: RemoteAttempt, done: (outcome: RemoteOutcome) => void): void;
+}
 /** Options of {@link Kernel}. */
 export interface KernelOptions {
   readonly store: DataStore;
@@ -66,6 +84,8 @@ export interface RunOptions {
   readonly type?: string;
   /** Fields added to every line the task logs (with `ctx.log`), such as the session it serves. */
   readonly logFields?: Readonly<Record<string, unknown>>;
+  /** Tasks with the same affinity prefer the same worker (its cache has their objects). */
+  readonly affinity?: string;
 }
 
 interface Job {
@@ -75,6 +95,12 @@ interface Job {
   /** When the task was submitted (performance.now()), for its latency. */
   readonly submittedAt: number;
   readonly body: (ctx: TaskContext, tx: Transaction) => unknown;
+  /** For a task of a defined kind: what a worker needs to run it. */
+  readonly kind: string | undefined;
+  readonly args: unknown;
+  readonly affinity: string | undefined;
+  /** True once the task must run on the kernel's thread, where it cannot conflict. */
+  runHere: boolean;
   readonly timeoutMs: number;
   readonly maxAttempts: number;
   readonly onOrdered: (() => void) | undefined;
@@ -107,24 +133,17 @@ const RETRY_BACKOFF_BASE_MS = 1;
 export class Kernel {
   readonly committer: Committer;
   readonly counters: KernelCounters = { committed: 0, conflicts: 0, timeouts: 0, failed: 0 };
+  /** Where transactions of this thread are opened. */
+  readonly runtime: TaskRuntime;
   private readonly queue: Job[] = [];
   private pumpScheduled = false;
   private inFlightJobs = 0;
   private readonly appTimeBase: number;
   private readonly clockAtBoot: number;
   private checkpointTimer: TimerHandle | undefined;
-  private taskService: TaskServiceHooks | undefined;
-  private readonly services = new Map<string, unknown>();
-  /** What every transaction asks of the kernel; one object, not one per transaction. */
-  private readonly transactionHooks: TransactionHooks = {
-    cancelPeriodicTask: (tx, id) => this.hooks().cancelPeriodicTask(tx, id),
-    service: <T>(name: string): T => {
-      if (!this.services.has(name)) throw new Error(`no service named ${name} on this server`);
-      return this.services.get(name) as T;
-    },
-  };
+  private readonly effectHandlers = new Map<string, EffectHandler>();
+  private executor: TaskExecutor | undefined;
   private closed = false;
-  private lastTransactionId = 0;
   private readonly observer: KernelObserver;
   private readonly scheduler: Scheduler;
 
@@ -140,21 +159,51 @@ export class Kernel {
         options.onFatal(error);
       },
       onEffectError: (error) => options.logger.error("an effect failed after commit", { error }),
+      applyEffect: (effect) => this.applyEffect(effect),
+      onValidated: (seq, request) => this.committerHooks?.onValidated(seq, request),
+      onDurable: (seq) => this.committerHooks?.onDurable(seq),
+    });
+    this.runtime = new TaskRuntime(this.committer, options.clock);
+    this.installEffectHandler("log", (effect) => {
+      const line = effect as LogEffect;
+      options.logger[line.level](line.message, line.fields);
     });
     this.appTimeBase = options.store.readMeta()?.appTimeMs ?? 0;
     this.clockAtBoot = options.clock.now();
     this.armCheckpoint();
   }
 
+  /** Who hears of validated and durable commits besides the committer (the worker pool). */
+  private committerHooks: { onValidated(seq: number, request: CommitRequest): void; onDurable(seq: number): void } | undefined;
+
   /** Installs the task service; must happen before the first task runs. */
   installTaskService(service: TaskServiceHooks): void {
-    this.taskService = service;
+    this.runtime.installTaskService(service);
   }
 
   /** Makes `service` reachable from transactions as `tx.service(name)`. */
   installService(name: string, service: unknown): void {
-    if (this.services.has(name)) throw new Error(`service ${name} installed twice`);
-    this.services.set(name, service);
+    this.runtime.installService(name, service);
+  }
+
+  /** Makes `handler` release every effect addressed `to`. */
+  installEffectHandler(to: string, handler: EffectHandler): void {
+    if (this.effectHandlers.has(to)) throw new Error(`effect handler ${to} installed twice`);
+    this.effectHandlers.set(to, handler);
+  }
+
+  /** Defines a kind of task that {@link submit} can run on any thread. */
+  defineTask(kind: string, body: TaskBody): void {
+    this.runtime.defineTask(kind, body);
+  }
+
+  /**
+   * Lets `executor` run tasks of defined kinds (worker threads). `hooks` hear of every validated
+   * commit and of durability, so that the executor's copies of the state stay current.
+   */
+  installExecutor(executor: TaskExecutor, hooks: { onValidated(seq: number, request: CommitRequest): void; onDurable(seq: number): void }): void {
+    this.executor = executor;
+    this.committerHooks = hooks;
   }
 
   /** The clock the kernel runs on. */
@@ -168,16 +217,35 @@ export class Kernel {
   }
 
   /**
-   * Queues `body` to run as a task, retrying it on retryable failures.
+   * Queues `body` to run as a task on this thread, retrying it on retryable failures.
    * @returns the value `body` returned on the attempt that committed, once that commit is durable.
    * @throws {TaskFailedError} (rejects) when it fails for good; `cause` is the last error.
    */
   run<T>(name: string, body: (ctx: TaskContext, tx: Transaction) => T, options: RunOptions = {}): Promise<T> {
+    return this.enqueue(name, body, undefined, undefined, options) as Promise<T>;
+  }
+
+  /**
+   * Queues a task of the defined kind `kind` (see {@link defineTask}) with `args`, retrying it on
+   * retryable failures. It may run on a worker thread; `args` and the result are copied as data.
+   * @returns what the task returned on the attempt that committed, once that commit is durable.
+   * @throws {TaskFailedError} (rejects) when it fails for good; `cause` is the last error.
+   */
+  submit(name: string, kind: string, args: unknown, options: RunOptions = {}): Promise<unknown> {
+    const body = this.runtime.body(kind);
+    return this.enqueue(name, (ctx, tx) => body(ctx, tx, args), kind, args, options);
+  }
+
+  private enqueue(name: string, body: (ctx: TaskContext, tx: Transaction) => unknown, kind: string | undefined, args: unknown, options: RunOptions): Promise<unknown> {
     if (this.closed) return Promise.reject(new TaskFailedError(`task ${name} submitted after shutdown`));
-    return new Promise<T>((resolve, reject) => {
+    return new Promise<unknown>((resolve, reject) => {
       this.queue.push({
         name,
         body,
+        kind,
+        args,
+        affinity: options.affinity,
+        runHere: kind === undefined,
         timeoutMs: options.timeoutMs ?? this.options.txnTimeoutMs,
         maxAttempts: options.maxAttempts ?? this.options.maxTaskAttempts,
         onOrdered: options.onOrdered,
@@ -185,7 +253,7 @@ export class Kernel {
         logFields: options.logFields,
         submittedAt: performance.now(),
         attempts: 0,
-        resolve: resolve as (value: unknown) => void,
+        resolve,
         reject,
       });
       this.inFlightJobs++;
@@ -198,16 +266,12 @@ export class Kernel {
    * to interleave transactions. The caller must `commit()` or `abort()` it.
    */
   openTransaction(name: string, timeoutMs: number = this.options.txnTimeoutMs, type = "run", logFields?: Readonly<Record<string, unknown>>): Transaction {
-    const services = this.hooks(); // before begin(): a transaction that never ends would stop pruning
-    const tx = new Transaction(this.committer, this.options.clock, this.transactionHooks, { timeoutMs, appTimeMs: this.appTimeMs(), name });
-    // Every attempt is a transaction of its own: its id tells a retry's lines from the first's.
-    tx.context = new TransactionContext(tx, services, this.options.logger, ++this.lastTransactionId, type, logFields);
-    return tx;
+    return this.runtime.open({ name, timeoutMs, appTimeMs: this.appTimeMs(), type, logFields });
   }
 
   /** Runs `body` with `tx` active, as a handler call (synchronous only). */
   execute<T>(tx: Transaction, name: string, body: (ctx: TaskContext, tx: Transaction) => T): T {
-    return withActiveTransaction(tx, () => callSync(name, () => body(tx.context, tx)));
+    return this.runtime.execute(tx, name, body);
   }
 
   /** Resolves when no task is queued, running or waiting to retry and every commit is durable. */
@@ -233,9 +297,10 @@ export class Kernel {
     return this.inFlightJobs;
   }
 
-  private hooks(): TaskServiceHooks {
-    if (this.taskService === undefined) throw new Error("task service not installed");
-    return this.taskService;
+  private applyEffect(effect: EffectData): void {
+    const handler = this.effectHandlers.get(effect.to);
+    if (handler === undefined) throw new Error(`no handler for effects to ${effect.to}`);
+    handler(effect);
   }
 
   private schedulePump(): void {
@@ -256,17 +321,43 @@ export class Kernel {
   private attempt(job: Job): void {
     job.attempts++;
     this.observer.attemptStarted(job.type);
+    const executor = this.executor;
+    if (executor !== undefined && !job.runHere) {
+      const attempt: RemoteAttempt = { kind: job.kind!, args: job.args, name: job.name, type: job.type, logFields: job.logFields, timeoutMs: job.timeoutMs, appTimeMs: this.appTimeMs(), affinity: job.affinity };
+      executor.run(attempt, (outcome) => {
+        if (outcome.ok) this.commitAttempt(job, outcome.request, outcome.result, undefined);
+        else this.attemptFailed(job, outcome.error);
+      });
+      return;
+    }
     const tx = this.openTransaction(job.name, job.timeoutMs, job.type, job.logFields);
     let result: unknown;
-    let durable: Promise<void>;
+    let request: CommitRequest;
     try {
       result = this.execute(tx, job.name, job.body);
-      durable = tx.commit();
+      request = tx.prepareCommit();
     } catch (error) {
       tx.abort();
       this.attemptFailed(job, error);
       return;
     }
+    this.commitAttempt(job, request, result, tx);
+  }
+
+  /**
+   * Validates and orders an attempt's commit request, made here (`tx`) or on another thread; on
+   * success the task's place in commit order is fixed, and it settles when the commit is durable.
+   */
+  private commitAttempt(job: Job, request: CommitRequest, result: unknown, tx: Transaction | undefined): void {
+    let durable: Promise<void>;
+    try {
+      durable = this.committer.commit(request);
+    } catch (error) {
+      tx?.abort();
+      this.attemptFailed(job, this.namedConflict(error, request));
+      return;
+    }
+    tx?.markCommitted();
     job.onOrdered?.();
     durable.then(
       () => {
@@ -278,12 +369,28 @@ export class Kernel {
     );
   }
 
+  /** A conflict found at validation, with the binding the task reached the object by, when known. */
+  private namedConflict(error: unknown, request: CommitRequest): unknown {
+    if (!(error instanceof TransactionConflictError) || error.on?.kind !== "object") return error;
+    const written = new Map(request.bindingWrites.map((write) => [write.name, write.id]));
+    return new TransactionConflictError(error.message, { on: nameConflict(error.on, request.bindingReads, (key) => (written.has(key) ? written.get(key) : this.committer.readBinding(key)?.id)) });
+  }
+
   private attemptFailed(job: Job, error: unknown): void {
     if (error instanceof TransactionConflictError) this.counters.conflicts++;
     else if (error instanceof TransactionTimeoutError) this.counters.timeouts++;
     const retried = isRetryable(error) && job.attempts < job.maxAttempts;
     this.observer.attemptAborted(job.type, abortReason(error), retried, error instanceof TransactionConflictError ? error.on : undefined);
     if (retried) {
+      // The contention manager: a task that conflicted on another thread runs its next attempt
+      // here, where tasks run one at a time against the latest commits and cannot conflict. It
+      // neither aborts the others again nor starves.
+      if (error instanceof TransactionConflictError && !job.runHere) {
+        job.runHere = true;
+        this.queue.push(job);
+        this.schedulePump();
+        return;
+      }
       const ceiling = Math.min(this.options.retryBackoffMaxMs, RETRY_BACKOFF_BASE_MS * 2 ** (job.attempts - 1));
       const delay = this.options.random.next() * ceiling;
       if (delay < 1) {
@@ -321,78 +428,6 @@ export class Kernel {
 
 function describe(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-}
-
-/**
- * The TaskContext of one transaction. Its parts are made on first use: most tasks touch only
- * `data`, and every object made here is made once per task.
- */
-class TransactionContext implements TaskContext {
-  private dataManager: DataManager | undefined;
-  private taskManager: TaskManager | undefined;
-  private channelManager: ChannelManager | undefined;
-  private taskLog: TaskLog | undefined;
-
-  constructor(
-    private readonly tx: Transaction,
-    private readonly services: TaskServiceHooks,
-    private readonly logger: Logger,
-    /** What every line the task logs carries, besides its name: transaction id, type, session. */
-    private readonly transactionId: number,
-    private readonly type: string,
-    private readonly logFields: Readonly<Record<string, unknown>> | undefined,
-  ) {}
-
-  get data(): DataManager {
-    return (this.dataManager ??= new TransactionDataManager(this.tx));
-  }
-
-  get tasks(): TaskManager {
-    return (this.taskManager ??= this.services.taskManagerFor(this.tx));
-  }
-
-  get channels(): ChannelManager {
-    return (this.channelManager ??= this.services.channelManagerFor(this.tx));
-  }
-
-  get log(): TaskLog {
-    // Built on first use: most tasks never log, and this is the task path.
-    this.taskLog ??= new BufferedTaskLog(this.tx, this.logger, { task: this.tx.name, type: this.type, txn: this.transactionId, ...this.logFields });
-    return this.taskLog;
-  }
-
-  now(): number {
-    return this.tx.appTimeMs;
-  }
-}
-
-/** Log lines held in the transaction's effects: written once, if it commits. */
-class BufferedTaskLog implements TaskLog {
-  constructor(
-    private readonly tx: Transaction,
-    private readonly logger: Logger,
-    private readonly context: Readonly<Record<string, unknown>>,
-  ) {}
-
-  debug(message: string, fields?: Readonly<Record<string, unknown>>): void {
-    this.write("debug", message, fields);
-  }
-
-  info(message: string, fields?: Readonly<Record<string, unknown>>): void {
-    this.write("info", message, fields);
-  }
-
-  warn(message: string, fields?: Readonly<Record<string, unknown>>): void {
-    this.write("warn", message, fields);
-  }
-
-  error(message: string, fields?: Readonly<Record<string, unknown>>): void {
-    this.write("error", message, fields);
-  }
-
-  private write(level: keyof TaskLog, message: string, fields: Readonly<Record<string, unknown>> | undefined): void {
-    this.tx.addEffect(() => this.logger[level](message, { ...this.context, ...fields }));
-  }
 }
 
 function abortReason(error: unknown): AbortReason {

@@ -14,7 +14,8 @@ import type { TaskContext } from "../api/types.js";
 import { compareUtf8 } from "./data-store.js";
 import type { Clock } from "./clock.js";
 import { objectCodec, visitRefs } from "./codec.js";
-import type { CommitRequest, Committer, RangeRead } from "./committer.js";
+import type { CommitRequest, RangeRead, TransactionSource } from "./committer.js";
+import type { Effect } from "./effects.js";
 
 /** Marks an object instance with the id it had in the transaction that loaded or stored it. */
 const OBJECT_ID = Symbol("shardless.objectId");
@@ -78,11 +79,11 @@ export class Transaction implements ActiveTransaction {
   private readonly bindingReads = new Set<string>();
   private readonly bindingWrites = new Map<string, bigint | null>();
   private readonly rangeReads: RangeRead[] = [];
-  private readonly effects: (() => void)[] = [];
+  private readonly effects: Effect[] = [];
   private readonly beforeCommitHooks: (() => void)[] = [];
 
   constructor(
-    private readonly committer: Committer,
+    private readonly committer: TransactionSource,
     private readonly clock: Clock,
     private readonly hooks: TransactionHooks,
     private readonly options: TransactionOptions,
@@ -286,8 +287,8 @@ export class Transaction implements ActiveTransaction {
     entry.forUpdate = true;
   }
 
-  /** Queues `effect` to run once this transaction is durable; dropped if it aborts. */
-  addEffect(effect: () => void): void {
+  /** Queues `effect` to be released once this transaction is durable; dropped if it aborts. */
+  addEffect(effect: Effect): void {
     this.check("an effect");
     this.effects.push(effect);
   }
@@ -298,10 +299,8 @@ export class Transaction implements ActiveTransaction {
    * @throws {TransactionConflictError} and others: the transaction is then aborted.
    */
   commit(): Promise<void> {
+    const request = this.prepareCommit();
     try {
-      this.check("commit");
-      for (const hook of this.beforeCommitHooks) hook();
-      const request = this.buildCommitRequest();
       const durable = this.committer.commit(request);
       this.finish("committed");
       return durable;
@@ -310,6 +309,28 @@ export class Transaction implements ActiveTransaction {
       if (error instanceof TransactionConflictError && error.on?.kind === "object") throw new TransactionConflictError(error.message, { on: this.named(error.on) });
       throw error;
     }
+  }
+
+  /**
+   * Runs the before-commit hooks and collects what this transaction asks the committer to make
+   * permanent, leaving it active: the caller commits the request (see {@link commit}), or sends it
+   * to the thread that validates commits and then calls {@link markCommitted}.
+   * @throws whatever a hook or the check of the changes throws; the transaction is then aborted.
+   */
+  prepareCommit(): CommitRequest {
+    try {
+      this.check("commit");
+      for (const hook of this.beforeCommitHooks) hook();
+      return this.buildCommitRequest();
+    } catch (error) {
+      this.abort();
+      throw error;
+    }
+  }
+
+  /** Ends a transaction whose request (from {@link prepareCommit}) was handed to another thread. */
+  markCommitted(): void {
+    if (this.state === "active") this.finish("committed");
   }
 
   /** Ends the transaction with no effect. Idempotent. */
@@ -416,18 +437,22 @@ export class Transaction implements ActiveTransaction {
     throw new TransactionConflictError(`${what} was changed by another task after this task started`, { on: this.named(on) });
   }
 
-  /**
-   * `on`, with the binding name this task reached its object by, when it did. Found only when a
-   * conflict happens, from the bindings the task read: nothing is recorded on the read path for it.
-   */
+  /** `on`, with the binding name this task reached its object by, when it did. */
   private named(on: ConflictSource): ConflictSource {
-    if (on.kind !== "object") return on;
-    for (const key of this.bindingReads) {
-      const id = this.bindingWrites.has(key) ? this.bindingWrites.get(key) : this.committer.readBinding(key)?.id;
-      if (id === on.id) return { ...on, binding: key };
-    }
-    return on;
+    return nameConflict(on, this.bindingReads, (key) => (this.bindingWrites.has(key) ? this.bindingWrites.get(key) : this.committer.readBinding(key)?.id));
   }
+}
+
+/**
+ * `on`, with the binding name the task reached its object by, when it did. Found only when a
+ * conflict happens, from the bindings the task read: nothing is recorded on the read path for it.
+ */
+export function nameConflict(on: ConflictSource, bindingReads: Iterable<string>, boundId: (key: string) => bigint | null | undefined): ConflictSource {
+  if (on.kind !== "object") return on;
+  for (const key of bindingReads) {
+    if (boundId(key) === on.id) return { ...on, binding: key };
+  }
+  return on;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -1,5 +1,4 @@
 import {
-  MAX_MESSAGE_BYTES,
   PROTOCOL_VERSION,
   ProtocolError,
   decodeClientMessage,
@@ -7,21 +6,16 @@ import {
   type ClientMessage,
   type ServerMessage,
 } from "@shardless/protocol";
-import { ManagedObjectError, MessageRejectedError } from "../api/errors.js";
-import { isManagedObject } from "../api/managed.js";
-import { Ref } from "../api/ref.js";
-import type { ClientSessionListener } from "../api/session.js";
-import type { AppListener, TaskContext } from "../api/types.js";
 import type { TimerHandle } from "../kernel/clock.js";
-import { serviceKey } from "../kernel/data-manager.js";
+import type { EffectData } from "../kernel/effects.js";
 import type { Kernel } from "../kernel/kernel.js";
 import type { Logger } from "../kernel/logger.js";
-import { callSync, currentTransaction, type Transaction } from "../kernel/transaction.js";
 import type { Connection, ConnectionHandler } from "../transport/connection.js";
 import { TokenBucket } from "./rate-limiter.js";
 import { AwayConnection } from "./away-connection.js";
 import type { Authenticator } from "./authenticator.js";
-import { ClientSessionRecord, type SessionOperations } from "./client-session-record.js";
+import type { SessionEffect, SessionView } from "./session-effects.js";
+import { SESSION_KEY_PREFIX, type ChannelMessageArgs, type EndArgs, type LoginArgs, type LoginOutcome, type MessageArgs } from "./session-tasks.js";
 
 /** What happens when a name that is logged in logs in again. */
 export type DuplicateLoginPolicy = "refuse" | "replace";
@@ -48,8 +42,6 @@ export interface SessionServiceOptions {
   readonly reconnectBufferBytes: number;
 }
 
-const SESSION_PREFIX = "session.";
-const APP_KEY = serviceKey("app");
 const LOGIN_REFUSED = "login refused";
 
 type InboxItem =
@@ -57,14 +49,6 @@ type InboxItem =
   | { readonly kind: "channel"; readonly channelId: bigint; readonly message: Uint8Array }
   | { readonly kind: "logout" }
   | { readonly kind: "drop" };
-
-/** What the session service needs from the channel service. */
-export interface ChannelHooks {
-  /** Removes an ending session from its channels, inside its end task. */
-  removeFromAll(tx: Transaction, session: ClientSessionRecord, sessionId: bigint): void;
-  /** Handles a member's channel message inside the session's task; false if it was dropped. */
-  receiveFromClient(ctx: TaskContext, tx: Transaction, session: ClientSessionRecord, sessionId: bigint, channelId: bigint, message: Uint8Array): boolean;
-}
 
 /** The session service's view of one connection. */
 class LiveSession {
@@ -157,9 +141,10 @@ export function zeroSessionCounters(): SessionCounters {
 /**
  * Client sessions: login through the authenticator and the application's `loggedIn`, one task at a
  * time per session in arrival order, messages to clients released on commit, logout, drops, and
- * clean-up of sessions left over from before a restart.
+ * clean-up of sessions left over from before a restart. This is the half that holds connections, on
+ * the main thread; the tasks themselves are {@link SessionTasks}'.
  */
-export class SessionService implements ConnectionHandler, SessionOperations {
+export class SessionService implements ConnectionHandler, SessionView {
   readonly counters: SessionCounters = zeroSessionCounters();
   private readonly byConnection = new Map<Connection, LiveSession>();
   private readonly byId = new Map<bigint, LiveSession>();
@@ -169,13 +154,9 @@ export class SessionService implements ConnectionHandler, SessionOperations {
   private readonly counted = new Set<Connection>();
   /** Logged-in sessions by their current reconnect key (hex). */
   private readonly byReconnectKey = new Map<string, LiveSession>();
-  /** Sessions created by a login task still running: sends inside it reach the session directly. */
-  private readonly loginsInFlight = new Map<Transaction, { id: bigint; live: LiveSession }>();
-  /** Bytes each running transaction has queued per session, for the write-buffer check. */
-  private readonly queuedByTransaction = new WeakMap<Transaction, Map<bigint, number>>();
-  /** Sessions a running transaction is ending itself (so removingObject does not end them twice). */
-  private readonly endingInTransaction = new WeakMap<Transaction, Set<bigint>>();
-  private channelHooks: ChannelHooks | undefined;
+  /** Connections whose login task is running, by the number the task names them with. */
+  private readonly loggingIn = new Map<number, LiveSession>();
+  private lastLogin = 0;
   private idleSweep: TimerHandle | undefined;
   private stopping = false;
   private readonly authenticating = new Map<string, number>();
@@ -186,11 +167,6 @@ export class SessionService implements ConnectionHandler, SessionOperations {
     private readonly options: SessionServiceOptions,
     private readonly logger: Logger,
   ) {}
-
-  /** Connects the channel service (which depends on this one). */
-  installChannels(hooks: ChannelHooks): void {
-    this.channelHooks = hooks;
-  }
 
   /** Number of sessions logged in right now. */
   get sessionCount(): number {
@@ -213,7 +189,7 @@ export class SessionService implements ConnectionHandler, SessionOperations {
       "find sessions left from before the restart",
       (_ctx, tx) => {
         const found: bigint[] = [];
-        const prefix = serviceKey(SESSION_PREFIX);
+        const prefix = SESSION_KEY_PREFIX;
         for (let key = tx.nextBoundKey(undefined, prefix); key !== undefined; key = tx.nextBoundKey(key, prefix)) found.push(BigInt(key.slice(prefix.length)));
         return found;
       },
@@ -337,61 +313,79 @@ export class SessionService implements ConnectionHandler, SessionOperations {
     });
   }
 
-  // ---- SessionOperations (called from game code inside a task) ----
+  // ---- SessionView (asked by the session tasks) ----
 
-  send(sessionId: bigint, message: Uint8Array): void {
-    const tx = currentTransaction("ClientSession.send");
-    if (!(message instanceof Uint8Array)) throw new TypeError("ClientSession.send takes a Uint8Array");
-    if (message.length > MAX_MESSAGE_BYTES) throw new RangeError(`message of ${message.length} bytes exceeds maxMessageLength (${MAX_MESSAGE_BYTES})`);
-    const live = this.byId.get(sessionId) ?? this.loginLive(tx, sessionId);
-    // A session whose client is gone, or going, drops what it is sent: its disconnect is on its way,
-    // and a broadcast must not fail because one player left.
-    if (live === undefined || live.connectionLost || live.state === "ending") return;
-    const payload = encodeMessage({ op: "SESSION_MESSAGE", message });
-    const queued = this.queuedBy(tx);
-    const already = queued.get(sessionId) ?? 0;
-    const backlog = live.connection.bufferedBytes() + live.heldBytes + already + payload.length + 2;
-    if (backlog > this.options.writeBufferBytes) {
-      // A full buffer is a fact about the connection, whatever becomes of this task: a client that
-      // cannot keep up is cut off (its disconnect follows), and this send is refused.
-      this.logger.warn("client is not reading; connection cut off at its write buffer", {
-        session: live.name,
-        bufferedBytes: backlog,
-        writeBufferBytes: this.options.writeBufferBytes,
-      });
-      live.connection.destroy();
-      throw new MessageRejectedError(`session ${live.name}'s write buffer is full (${backlog} > ${this.options.writeBufferBytes} bytes)`);
+  backlogOf(id: bigint): number | undefined {
+    const live = this.byId.get(id);
+    if (live === undefined || live.connectionLost || live.state === "ending") return undefined;
+    return live.connection.bufferedBytes() + live.heldBytes;
+  }
+
+  cutOff(id: bigint, backlog: number): void {
+    const live = this.byId.get(id);
+    if (live === undefined) return;
+    this.logger.warn("client is not reading; connection cut off at its write buffer", {
+      session: live.name,
+      bufferedBytes: backlog,
+      writeBufferBytes: this.options.writeBufferBytes,
+    });
+    live.connection.destroy();
+  }
+
+  /** Sessions whose clients have at least `bytes` waiting to be written to them, with how many. */
+  backlogsOver(bytes: number): [bigint, number][] {
+    const found: [bigint, number][] = [];
+    for (const id of this.byId.keys()) {
+      const backlog = this.backlogOf(id);
+      if (backlog !== undefined && backlog >= bytes) found.push([id, backlog]);
     }
-    queued.set(sessionId, already + payload.length + 2);
-    tx.addEffect(() => this.deliver(live, payload));
+    return found;
   }
 
-  disconnect(sessionId: bigint): void {
-    const tx = currentTransaction("ClientSession.disconnect");
-    tx.addEffect(() => {
-      const live = this.byId.get(sessionId);
-      if (live === undefined) return;
-      this.logger.info("session disconnected by the application", { session: live.name });
-      live.connection.close(); // the drop that follows runs disconnected(false)
-    });
-  }
+  // ---- effects (released on commit) ----
 
-  removing(session: ClientSessionRecord, sessionId: bigint, ctx: TaskContext): void {
-    const tx = currentTransaction("ClientSession.removingObject");
-    if (this.endingInTransaction.get(tx)?.has(sessionId)) return;
-    // Game code removed the session object: tell its listener now, in this task (exactly once),
-    // and close the connection when the task commits.
-    this.tellListener(tx, ctx, session, false);
-    this.channelHooks?.removeFromAll(tx, session, sessionId);
-    session.connected = false;
-    tx.unbind(sessionKey(sessionId), sessionKey(sessionId));
-    tx.addEffect(() => {
-      const live = this.byId.get(sessionId);
-      if (live === undefined) return;
-      this.detach(live);
-      live.state = "ending";
-      live.connection.close();
-    });
+  /** Releases one effect of a committed task. */
+  applyEffect(data: EffectData): void {
+    const effect = data as SessionEffect;
+    switch (effect.op) {
+      case "send":
+        this.deliverTo(effect.session, effect.payload);
+        return;
+      case "fan-out":
+        for (const id of effect.sessions) this.deliverTo(id, effect.payload);
+        return;
+      case "joined":
+        this.channelJoined(effect.session, effect.channel, effect.payload);
+        return;
+      case "left":
+        this.channelLeft(effect.session, effect.channel, effect.payload);
+        return;
+      case "attach": {
+        const live = this.loggingIn.get(effect.login);
+        if (live !== undefined) this.attach(live, effect.session);
+        return;
+      }
+      case "detach": {
+        const live = this.byId.get(effect.session);
+        if (live !== undefined) this.detach(live);
+        return;
+      }
+      case "disconnect": {
+        const live = this.byId.get(effect.session);
+        if (live === undefined) return;
+        this.logger.info("session disconnected by the application", { session: live.name });
+        live.connection.close(); // the drop that follows runs disconnected(false)
+        return;
+      }
+      case "close": {
+        const live = this.byId.get(effect.session);
+        if (live === undefined) return;
+        this.detach(live);
+        live.state = "ending";
+        live.connection.close();
+        return;
+      }
+    }
   }
 
   // ---- incoming messages ----
@@ -525,12 +519,17 @@ export class SessionService implements ConnectionHandler, SessionOperations {
     }
     this.byName.set(name, live);
     live.state = "logging-in";
-    let outcome: { id: bigint } | { refused: string };
+    let outcome: LoginOutcome;
+    const login = ++this.lastLogin;
+    this.loggingIn.set(login, live);
     try {
-      outcome = await this.kernel.run(`login ${name}`, (ctx, tx) => this.loginTask(ctx, tx, live, name), { type: "login", logFields: { session: name } });
+      const args: LoginArgs = { login, name };
+      outcome = (await this.kernel.submit(`login ${name}`, "session.login", args, { type: "login", logFields: { session: name } })) as LoginOutcome;
     } catch (error) {
       this.logger.warn("login task failed", { session: name, error });
       outcome = { refused: "the application's loggedIn failed" };
+    } finally {
+      this.loggingIn.delete(login);
     }
     if ("refused" in outcome) {
       if (this.byName.get(name) === live) this.byName.delete(name);
@@ -552,36 +551,6 @@ export class SessionService implements ConnectionHandler, SessionOperations {
     live.held = [];
     live.heldBytes = 0;
     this.pump(live);
-  }
-
-  private loginTask(ctx: TaskContext, tx: Transaction, live: LiveSession, name: string): { id: bigint } | { refused: string } {
-    const app = tx.getBound(APP_KEY, APP_KEY, false) as AppListener;
-    if (typeof app.loggedIn !== "function") return { refused: "the application has no loggedIn method" };
-    const session = new ClientSessionRecord(name);
-    const id = tx.idOf(session);
-    tx.bind(sessionKey(id), session);
-    // First effect of the login: what loggedIn sends or joins is released after it, in order.
-    tx.addEffect(() => this.attach(live, id));
-    this.loginsInFlight.set(tx, { id, live });
-    let listener: ClientSessionListener | null;
-    try {
-      listener = callSync(`${app.constructor.name}.loggedIn`, () => app.loggedIn!(ctx, session));
-    } finally {
-      this.loginsInFlight.delete(tx);
-    }
-    if (listener === null || listener === undefined) {
-      this.channelHooks?.removeFromAll(tx, session, id); // loggedIn may have joined it somewhere
-      tx.unbind(sessionKey(id), sessionKey(id));
-      this.markEnding(tx, id);
-      tx.remove(session);
-      tx.addEffect(() => this.detach(live));
-      return { refused: "the application's loggedIn returned null" };
-    }
-    if (!isManagedObject(listener) || typeof listener.receivedMessage !== "function" || typeof listener.disconnected !== "function") {
-      throw new ManagedObjectError("loggedIn must return a managed object with receivedMessage(ctx, message) and disconnected(ctx, graceful), or null");
-    }
-    session.listener = new Ref(tx.idOf(listener));
-    return { id };
   }
 
   private enqueue(live: LiveSession, item: InboxItem): void {
@@ -619,22 +588,27 @@ export class SessionService implements ConnectionHandler, SessionOperations {
       this.pump(live);
     };
     const id = live.id!;
+    const affinity = id.toString();
     switch (item.kind) {
-      case "message":
+      case "message": {
+        const args: MessageArgs = { session: id, message: item.message };
         this.kernel
-          .run(`message from ${live.name}`, (ctx, tx) => this.messageTask(ctx, tx, id, item.message), { onOrdered: done, type: "session-message", logFields: { session: live.name } })
+          .submit(`message from ${live.name}`, "session.message", args, { onOrdered: done, type: "session-message", logFields: { session: live.name }, affinity })
           .catch((error: unknown) => this.logger.warn("a session's message task failed", { session: live.name, error }))
           .finally(done);
         return;
-      case "channel":
+      }
+      case "channel": {
+        const args: ChannelMessageArgs = { session: id, channel: item.channelId, message: item.message };
         this.kernel
-          .run(`channel message from ${live.name}`, (ctx, tx) => this.channelTask(ctx, tx, id, item.channelId, item.message), { onOrdered: done, type: "channel-message", logFields: { session: live.name } })
+          .submit(`channel message from ${live.name}`, "session.channel", args, { onOrdered: done, type: "channel-message", logFields: { session: live.name }, affinity })
           .then((delivered) => {
             if (!delivered) this.counters.droppedMessages++;
           })
           .catch((error: unknown) => this.logger.warn("a channel message task failed", { session: live.name, error }))
           .finally(done);
         return;
+      }
       case "logout":
       case "drop": {
         live.state = "ending";
@@ -650,54 +624,19 @@ export class SessionService implements ConnectionHandler, SessionOperations {
     }
   }
 
-  private messageTask(ctx: TaskContext, tx: Transaction, id: bigint, message: Uint8Array): void {
-    const key = sessionKey(id);
-    if (!tx.isBound(key)) return; // the application removed the session meanwhile
-    const session = tx.getBound(key, key, false) as ClientSessionRecord;
-    const listener = session.listener === null ? undefined : (tx.tryGetObject(session.listener.id) as ClientSessionListener | undefined);
-    if (listener === undefined) return;
-    callSync(`${listener.constructor.name}.receivedMessage`, () => listener.receivedMessage(ctx, message));
-  }
-
-  private channelTask(ctx: TaskContext, tx: Transaction, id: bigint, channelId: bigint, message: Uint8Array): boolean {
-    const key = sessionKey(id);
-    if (!tx.isBound(key) || this.channelHooks === undefined) return false;
-    const session = tx.getBound(key, key, false) as ClientSessionRecord;
-    return this.channelHooks.receiveFromClient(ctx, tx, session, id, channelId, message);
-  }
-
   /** Runs `disconnected(graceful)` and removes the stored session; a failing listener is logged and skipped. */
   private async endSession(id: bigint, name: string, graceful: boolean): Promise<void> {
     try {
-      await this.kernel.run(`disconnect ${name}`, (ctx, tx) => this.endTask(ctx, tx, id, graceful, true), { type: "disconnect", logFields: { session: name } });
+      const args: EndArgs = { session: id, graceful, notify: true };
+      await this.kernel.submit(`disconnect ${name}`, "session.end", args, { type: "disconnect", logFields: { session: name }, affinity: id.toString() });
     } catch (error) {
       this.logger.warn("disconnected() failed; removing the session anyway", { session: name, error });
-      await this.kernel.run(`remove session ${name}`, (ctx, tx) => this.endTask(ctx, tx, id, graceful, false), { type: "disconnect", logFields: { session: name } }).catch((cleanupError: unknown) =>
+      const args: EndArgs = { session: id, graceful, notify: false };
+      await this.kernel.submit(`remove session ${name}`, "session.end", args, { type: "disconnect", logFields: { session: name } }).catch((cleanupError: unknown) =>
         this.logger.error("could not remove a session", { session: name, error: cleanupError }),
       );
     }
     this.counters.disconnects++;
-  }
-
-  private endTask(ctx: TaskContext, tx: Transaction, id: bigint, graceful: boolean, notify: boolean): void {
-    const key = sessionKey(id);
-    if (!tx.isBound(key)) return;
-    const session = tx.getBound(key, key, false) as ClientSessionRecord;
-    if (notify) this.tellListener(tx, ctx, session, graceful);
-    this.channelHooks?.removeFromAll(tx, session, id);
-    session.connected = false;
-    tx.unbind(key, key);
-    this.markEnding(tx, id);
-    tx.remove(session);
-    tx.addEffect(() => {
-      const live = this.byId.get(id);
-      if (live !== undefined) this.detach(live);
-    });
-  }
-
-  private tellListener(tx: Transaction, ctx: TaskContext, session: ClientSessionRecord, graceful: boolean): void {
-    const listener = session.listener === null ? undefined : (tx.tryGetObject(session.listener.id) as ClientSessionListener | undefined);
-    if (listener !== undefined) callSync(`${listener.constructor.name}.disconnected`, () => listener.disconnected(ctx, graceful));
   }
 
   // ---- outgoing ----
@@ -848,29 +787,6 @@ export class SessionService implements ConnectionHandler, SessionOperations {
     this.logger.info("connection closed: protocol violation", { connection: live.connection.id, what });
     live.connection.destroy();
   }
-
-  private loginLive(tx: Transaction, sessionId: bigint): LiveSession | undefined {
-    const inFlight = this.loginsInFlight.get(tx);
-    return inFlight !== undefined && inFlight.id === sessionId ? inFlight.live : undefined;
-  }
-
-  private queuedBy(tx: Transaction): Map<bigint, number> {
-    let queued = this.queuedByTransaction.get(tx);
-    if (queued === undefined) {
-      queued = new Map();
-      this.queuedByTransaction.set(tx, queued);
-    }
-    return queued;
-  }
-
-  private markEnding(tx: Transaction, id: bigint): void {
-    let ending = this.endingInTransaction.get(tx);
-    if (ending === undefined) {
-      ending = new Set();
-      this.endingInTransaction.set(tx, ending);
-    }
-    ending.add(id);
-  }
 }
 
 /** The host part of `host:port` (IPv6 hosts contain colons too). */
@@ -882,11 +798,6 @@ function hostOf(address: string): string {
   const colon = address.lastIndexOf(":");
   return colon <= 0 ? address : address.slice(0, colon);
 }
-
-function sessionKey(id: bigint): string {
-  return serviceKey(SESSION_PREFIX + id.toString());
-}
-
 
 function randomKey(): Uint8Array {
   return crypto.getRandomValues(new Uint8Array(16));

@@ -4,9 +4,11 @@ import { PeriodicTaskHandle, Ref } from "../api/ref.js";
 import type { Task, TaskContext, TaskManager } from "../api/types.js";
 import type { TimerHandle } from "../kernel/clock.js";
 import { serviceKey } from "../kernel/data-manager.js";
-import type { Kernel } from "../kernel/kernel.js";
+import type { EffectData } from "../kernel/effects.js";
+import type { Kernel, TaskServiceHooks } from "../kernel/kernel.js";
 import type { Logger } from "../kernel/logger.js";
 import { callSync, type Transaction } from "../kernel/transaction.js";
+import type { TaskKinds } from "../sessions/session-tasks.js";
 import { MinHeap } from "./min-heap.js";
 
 const TASK_BINDING = "task.";
@@ -37,25 +39,38 @@ export class PendingTask {
 }
 
 /**
- * Durable one-shot and periodic tasks. Scheduling writes a {@link PendingTask} in the scheduling
- * transaction and arms a timer only when that transaction is durable. Each run is one transaction
- * that runs the task and then either removes the record or moves it to the next grid point; the
- * next timer is armed only after that commit, so runs of one periodic task never overlap.
+ * What committed tasks ask of the timers, as data: arm the run due at `dueAppMs`; for `next`, a
+ * periodic task's next run, skipping grid points that have passed by the time it is released.
  */
-export class TaskService {
+export type TimerEffect = EffectData &
+  (
+    | { readonly to: "task"; readonly op: "arm"; readonly record: bigint; readonly dueAppMs: number }
+    | { readonly to: "task"; readonly op: "next"; readonly record: bigint; readonly dueAppMs: number; readonly startAppMs: number; readonly periodMs: number }
+  );
+
+/** Arguments of a run of a scheduled task (plain data: it may go to a worker). */
+export interface ScheduledRunArgs {
+  readonly record: bigint;
+}
+
+/**
+ * The transactional half of durable tasks: scheduling, cancelling, and each run. It runs wherever
+ * tasks run; the timers are the {@link TaskService}'s, on the main thread.
+ *
+ * Scheduling writes a {@link PendingTask} in the scheduling transaction and asks for a timer only
+ * when that transaction is durable. Each run is one transaction that runs the task and then either
+ * removes the record or moves it to the next grid point; the next timer is asked for only with that
+ * commit, so runs of one periodic task never overlap.
+ */
+export class ScheduledTasks {
   /** New tasks scheduled in each open transaction, whose ownership is decided when it commits. */
   private readonly ownershipToDecide = new WeakMap<Transaction, { task: object; record: PendingTask; taskId: bigint }[]>();
-  private readonly due = new MinHeap<bigint>();
-  /** The due time each record is armed for, so that arming the same run twice is harmless. */
-  private readonly armed = new Map<bigint, number>();
-  private timer: TimerHandle | undefined;
-  private timerAt = Infinity;
-  private stopped = false;
 
-  constructor(
-    private readonly kernel: Kernel,
-    private readonly logger: Logger,
-  ) {}
+  /** Defines the kinds of task of scheduled runs in `kinds`. */
+  defineTasks(kinds: TaskKinds): void {
+    kinds.defineTask("task.run", (ctx, tx, args) => this.runOnce(ctx, tx, (args as ScheduledRunArgs).record));
+    kinds.defineTask("task.advance", (_ctx, tx, args) => this.advance(tx, (args as ScheduledRunArgs).record));
+  }
 
   /** The game-facing TaskManager of `tx`. */
   taskManagerFor(tx: Transaction): TaskManager {
@@ -95,6 +110,98 @@ export class TaskService {
     pending.push({ task, record, taskId });
   }
 
+  /** Stores a pending task for `task` in `tx`; returns the record's id. */
+  schedule(tx: Transaction, task: Task, delayMs: number, periodMs: number): bigint {
+    tx.check("TaskManager");
+    if (typeof task !== "object" || task === null || typeof (task as Partial<Task>).run !== "function") {
+      throw new ManagedObjectError("a scheduled task must be a managed object with a run(ctx) method");
+    }
+    if (!isManagedObject(task)) throw new ManagedObjectError(`task ${(task as object).constructor.name} is not a managed object (decorate its class with @managed)`);
+    if (!(typeof delayMs === "number" && Number.isFinite(delayMs) && delayMs >= 0)) {
+      throw new RangeError(`delayMs must be a finite number >= 0, got ${String(delayMs)}`);
+    }
+    const wasStored = tx.isKnown(task);
+    const due = tx.appTimeMs + delayMs;
+    const taskId = tx.idOf(task);
+    const record = new PendingTask(new Ref(taskId), false, due, periodMs, due);
+    const recordId = tx.idOf(record);
+    if (!wasStored) this.decideOwnershipAtCommit(tx, task, record, taskId);
+    tx.bind(recordKey(recordId), record);
+    const arm: TimerEffect = { to: "task", op: "arm", record: recordId, dueAppMs: due };
+    tx.addEffect(arm);
+    return recordId;
+  }
+
+  private runOnce(ctx: TaskContext, tx: Transaction, recordId: bigint): void {
+    const key = recordKey(recordId);
+    if (!tx.isBound(key)) return; // cancelled
+    const record = tx.getBound(key, key, false) as PendingTask;
+    // A timer armed for an earlier due time than the record now holds is stale: the run it stood
+    // for has happened, and the record's current due time has its own timer.
+    if (record.dueAppMs > tx.appTimeMs) return;
+    const task = tx.tryGetObject(record.task.id) as Partial<Task> | undefined;
+    if (task === undefined) {
+      // The application removed the task object instead of cancelling: nothing left to run.
+      ctx.log.warn("a scheduled task's object was removed; the task is cancelled", { record: recordId });
+      this.retire(tx, key, record);
+      return;
+    }
+    if (typeof task.run !== "function") throw new ManagedObjectError(`scheduled object ${task.constructor?.name ?? "?"} has no run(ctx) method`);
+    callSync(`${task.constructor?.name ?? "Task"}.run`, () => task.run!(ctx));
+    this.advance(tx, recordId);
+  }
+
+  /** After a run (or a failed run): the next grid point for a periodic task, removal otherwise. */
+  private advance(tx: Transaction, recordId: bigint): void {
+    const key = recordKey(recordId);
+    if (!tx.isBound(key)) return; // the task cancelled itself
+    const record = tx.getBound(key, key, false) as PendingTask;
+    if (record.periodMs === 0) {
+      this.retire(tx, key, record);
+      return;
+    }
+    const next = nextGridPoint(record, tx.appTimeMs);
+    record.dueAppMs = next;
+    // The commit may become durable periods later (a slow store, a busy server): grid points
+    // that have passed by then are skipped, not run late.
+    const arm: TimerEffect = { to: "task", op: "next", record: recordId, dueAppMs: next, startAppMs: record.startAppMs, periodMs: record.periodMs };
+    tx.addEffect(arm);
+  }
+
+  private retire(tx: Transaction, key: string, record: PendingTask): void {
+    tx.unbind(key, key);
+    tx.remove(record);
+    if (record.ownsTask) {
+      const task = tx.tryGetObject(record.task.id);
+      if (task !== undefined) tx.remove(task);
+    }
+  }
+}
+
+/**
+ * The timers of durable tasks, on the main thread: every pending task is armed at start-up and
+ * when a commit asks for it, and each due run is submitted as a task (which may run on a worker).
+ */
+export class TaskService {
+  private readonly due = new MinHeap<bigint>();
+  /** The due time each record is armed for, so that arming the same run twice is harmless. */
+  private readonly armed = new Map<bigint, number>();
+  private timer: TimerHandle | undefined;
+  private timerAt = Infinity;
+  private stopped = false;
+
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Releases one timer effect of a committed task. */
+  applyEffect(data: EffectData): void {
+    const effect = data as TimerEffect;
+    if (effect.op === "arm") this.arm(effect.record, effect.dueAppMs);
+    else this.arm(effect.record, Math.max(effect.dueAppMs, gridPointAtOrAfter(effect.startAppMs, effect.periodMs, this.kernel.appTimeMs())));
+  }
+
   /**
    * Finds every pending task in the store and arms its timer. Call once at start-up. `onProgress`
    * hears the count found so far, every {@link PROGRESS_EVERY} records and at the end.
@@ -124,27 +231,6 @@ export class TaskService {
     this.stopped = true;
     if (this.timer !== undefined) this.kernel.clock.clearTimer(this.timer);
     this.timer = undefined;
-  }
-
-  /** Stores a pending task for `task` in `tx`; returns the record's id. */
-  schedule(tx: Transaction, task: Task, delayMs: number, periodMs: number): bigint {
-    tx.check("TaskManager");
-    if (typeof task !== "object" || task === null || typeof (task as Partial<Task>).run !== "function") {
-      throw new ManagedObjectError("a scheduled task must be a managed object with a run(ctx) method");
-    }
-    if (!isManagedObject(task)) throw new ManagedObjectError(`task ${(task as object).constructor.name} is not a managed object (decorate its class with @managed)`);
-    if (!(typeof delayMs === "number" && Number.isFinite(delayMs) && delayMs >= 0)) {
-      throw new RangeError(`delayMs must be a finite number >= 0, got ${String(delayMs)}`);
-    }
-    const wasStored = tx.isKnown(task);
-    const due = tx.appTimeMs + delayMs;
-    const taskId = tx.idOf(task);
-    const record = new PendingTask(new Ref(taskId), false, due, periodMs, due);
-    const recordId = tx.idOf(record);
-    if (!wasStored) this.decideOwnershipAtCommit(tx, task, record, taskId);
-    tx.bind(recordKey(recordId), record);
-    tx.addEffect(() => this.arm(recordId, due));
-    return recordId;
   }
 
   private arm(recordId: bigint, dueAppMs: number): void {
@@ -179,7 +265,8 @@ export class TaskService {
   }
 
   private start(recordId: bigint): void {
-    this.kernel.run(`task ${recordId}`, (ctx, tx) => this.runOnce(ctx, tx, recordId), { type: "scheduled-task" }).catch((error: unknown) => {
+    const args: ScheduledRunArgs = { record: recordId };
+    this.kernel.submit(`task ${recordId}`, "task.run", args, { type: "scheduled-task" }).catch((error: unknown) => {
       if (isRetryable((error as { cause?: unknown }).cause)) {
         // Conflicts or timeouts on every attempt: a passing condition, so the run is not lost.
         this.logger.warn("scheduled task kept failing with retryable errors; trying again later", { record: recordId, error });
@@ -187,62 +274,17 @@ export class TaskService {
         return;
       }
       this.logger.warn("scheduled task failed; moving on to its next run", { record: recordId, error });
-      this.kernel.run(`task ${recordId} after failure`, (_ctx, tx) => this.advance(tx, recordId), { type: "scheduled-task" }).catch((cleanupError: unknown) =>
+      this.kernel.submit(`task ${recordId} after failure`, "task.advance", args, { type: "scheduled-task" }).catch((cleanupError: unknown) =>
         this.logger.error("could not reschedule a failed task", { record: recordId, error: cleanupError }),
       );
     });
-  }
-
-  private runOnce(ctx: TaskContext, tx: Transaction, recordId: bigint): void {
-    const key = recordKey(recordId);
-    if (!tx.isBound(key)) return; // cancelled
-    const record = tx.getBound(key, key, false) as PendingTask;
-    // A timer armed for an earlier due time than the record now holds is stale: the run it stood
-    // for has happened, and the record's current due time has its own timer.
-    if (record.dueAppMs > tx.appTimeMs) return;
-    const task = tx.tryGetObject(record.task.id) as Partial<Task> | undefined;
-    if (task === undefined) {
-      // The application removed the task object instead of cancelling: nothing left to run.
-      ctx.log.warn("a scheduled task's object was removed; the task is cancelled", { record: recordId });
-      this.retire(tx, key, record);
-      return;
-    }
-    if (typeof task.run !== "function") throw new ManagedObjectError(`scheduled object ${task.constructor?.name ?? "?"} has no run(ctx) method`);
-    callSync(`${task.constructor?.name ?? "Task"}.run`, () => task.run!(ctx));
-    this.advance(tx, recordId);
-  }
-
-  /** After a run (or a failed run): the next grid point for a periodic task, removal otherwise. */
-  private advance(tx: Transaction, recordId: bigint): void {
-    const key = recordKey(recordId);
-    if (!tx.isBound(key)) return; // the task cancelled itself
-    const record = tx.getBound(key, key, false) as PendingTask;
-    if (record.periodMs === 0) {
-      this.retire(tx, key, record);
-      return;
-    }
-    const next = nextGridPoint(record, tx.appTimeMs);
-    record.dueAppMs = next;
-    const { startAppMs, periodMs } = record;
-    // The commit may become durable periods later (a slow store, a busy server): grid points
-    // that have passed by then are skipped, not run late.
-    tx.addEffect(() => this.arm(recordId, Math.max(next, gridPointAtOrAfter(startAppMs, periodMs, this.kernel.appTimeMs()))));
-  }
-
-  private retire(tx: Transaction, key: string, record: PendingTask): void {
-    tx.unbind(key, key);
-    tx.remove(record);
-    if (record.ownsTask) {
-      const task = tx.tryGetObject(record.task.id);
-      if (task !== undefined) tx.remove(task);
-    }
   }
 }
 
 /** The game-facing TaskManager of one transaction. */
 class TransactionTaskManager implements TaskManager {
   constructor(
-    private readonly service: TaskService,
+    private readonly service: ScheduledTasks,
     private readonly tx: Transaction,
   ) {}
 
@@ -281,4 +323,26 @@ export function nextGridPoint(record: Pick<PendingTask, "startAppMs" | "periodMs
   const reference = Math.max(nowAppMs, record.dueAppMs);
   const periods = Math.floor((reference - record.startAppMs) / record.periodMs) + 1;
   return record.startAppMs + periods * record.periodMs;
+}
+
+/**
+ * Gives `kernel` durable tasks: the timers, the transactional half with its kinds of task, and the
+ * task service hooks of its transactions (`channelManagerFor` gives them their channels).
+ */
+export function installTaskServices(kernel: Kernel, logger: Logger, channelManagerFor: TaskServiceHooks["channelManagerFor"]): { tasks: TaskService; scheduled: ScheduledTasks } {
+  const scheduled = new ScheduledTasks();
+  const tasks = new TaskService(kernel, logger);
+  kernel.installTaskService(scheduledTaskHooks(scheduled, channelManagerFor));
+  kernel.installEffectHandler("task", (effect) => tasks.applyEffect(effect));
+  scheduled.defineTasks(kernel);
+  return { tasks, scheduled };
+}
+
+/** The task service hooks of transactions, for a thread with `scheduled` (see {@link installTaskServices}). */
+export function scheduledTaskHooks(scheduled: ScheduledTasks, channelManagerFor: TaskServiceHooks["channelManagerFor"]): TaskServiceHooks {
+  return {
+    taskManagerFor: (tx) => scheduled.taskManagerFor(tx),
+    channelManagerFor,
+    cancelPeriodicTask: (tx, id) => scheduled.cancelPeriodicTask(tx, id),
+  };
 }

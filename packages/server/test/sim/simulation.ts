@@ -20,7 +20,7 @@
 import { silentLogger } from "../../src/kernel/logger.ts";
 import { Kernel } from "../../src/kernel/kernel.ts";
 import { SeededRandom } from "../../src/kernel/random.ts";
-import { TaskService } from "../../src/tasks/task-service.ts";
+import { installTaskServices } from "../../src/tasks/task-service.ts";
 import { Ledger, Violations, type EffectSink } from "./ledger.ts";
 import { Dice, SimClock, SimLoop } from "./sim-loop.ts";
 import { SimDataStore, type StoreDefect } from "./sim-store.ts";
@@ -159,13 +159,8 @@ export async function runSimulation(options: SimOptions): Promise<SimReport> {
       ledger.markStoreFailed();
     },
   });
-  const tasks = new TaskService(kernel, silentLogger);
-  kernel.installTaskService({
-    taskManagerFor: (tx) => tasks.taskManagerFor(tx),
-    channelManagerFor: () => {
-      throw new Error("no channels in the simulation");
-    },
-    cancelPeriodicTask: (tx, id) => tasks.cancelPeriodicTask(tx, id),
+  const { tasks } = installTaskServices(kernel, silentLogger, () => {
+    throw new Error("no channels in the simulation");
   });
   const late: { phasesLeft: number; release: () => void }[] = [];
   const lateDue = (): (() => void)[] => {
