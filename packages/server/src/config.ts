@@ -58,6 +58,11 @@ export interface ServerConfig {
   readonly reconnectWindowMs: number;
   /** Bytes of messages kept for a session while its client is away; past them the session ends. */
   readonly reconnectBufferBytes: number;
+  /**
+   * Worker threads that run tasks; 0 runs every task on the main thread. Workers need the module
+   * that defines the application (`appModule`, which the CLI passes), to know its classes.
+   */
+  readonly workers: number;
 }
 
 /** The defaults: the only place they are written down. */
@@ -87,6 +92,7 @@ export const DEFAULT_CONFIG: ServerConfig = Object.freeze({
   rateLimitPolicy: "drop",
   reconnectWindowMs: 0,
   reconnectBufferBytes: 262_144,
+  workers: 0,
 });
 
 const DURABILITIES: readonly Durability[] = ["sync", "relaxed", "memory"];
@@ -132,6 +138,9 @@ export function resolveConfig(input: Readonly<Record<string, unknown>> = {}): Se
     throw new ConfigError(`reconnectWindowMs must be a number ≥ 0 (0 turns reconnect off), got ${JSON.stringify(merged.reconnectWindowMs)}`);
   }
   positive(merged, "reconnectBufferBytes", { integer: true });
+  if (!(Number.isInteger(merged.workers) && (merged.workers as number) >= 0 && (merged.workers as number) <= 64)) {
+    throw new ConfigError(`workers must be a whole number from 0 (tasks on the main thread) to 64, got ${JSON.stringify(merged.workers)}`);
+  }
   if (merged.rateLimitPolicy !== "drop" && merged.rateLimitPolicy !== "disconnect") {
     throw new ConfigError(`rateLimitPolicy must be "drop" or "disconnect", got ${JSON.stringify(merged.rateLimitPolicy)}`);
   }

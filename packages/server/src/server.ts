@@ -1,4 +1,6 @@
-import { AppLoadError, DataFormatError } from "./api/errors.js";
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { AppLoadError, ConfigError, DataFormatError } from "./api/errors.js";
 import { isManagedObject, managedTagOf } from "./api/managed.js";
 import type { AppListener, Task, TaskContext } from "./api/types.js";
 import { resolveConfig, type ServerConfig } from "./config.js";
@@ -18,6 +20,7 @@ import { SessionService, zeroSessionCounters } from "./sessions/session-service.
 import { TaskService } from "./tasks/task-service.js";
 import { APP_TASK, appTaskArgs } from "./tasks/app-task.js";
 import { installTransactionalServices } from "./task-services.js";
+import { WorkerPool } from "./workers/worker-pool.js";
 import { TcpTransport } from "./transport/tcp-transport.js";
 import { HttpListener } from "./transport/http-listener.js";
 import { ServerMetrics } from "./metrics/server-metrics.js";
@@ -30,6 +33,11 @@ export type AppListenerClass = new () => AppListener;
 export interface StartServerOptions extends Partial<ServerConfig> {
   /** The application's listener class (decorated with `@managed`). */
   readonly app: AppListenerClass;
+  /**
+   * The module (a path or a `file:` URL) that defines the application's managed classes, imported by
+   * each worker thread. Needed when `workers` is above 0; the CLI passes the module it loaded.
+   */
+  readonly appModule?: string;
   /** The clock; a `ManualClock` lets tests drive time. */
   readonly clock?: Clock;
   /** Randomness for backoff jitter. */
@@ -63,6 +71,7 @@ interface ServerParts {
   readonly store: DataStore;
   readonly tcp: TcpTransport | undefined;
   readonly http: HttpListener | undefined;
+  readonly workers: WorkerPool | undefined;
 }
 
 /** What start-up found and did. */
@@ -169,6 +178,7 @@ export class Server {
     try {
       await this.parts.kernel.close();
     } finally {
+      await this.parts.workers?.close();
       await this.parts.store.close();
     }
   }
@@ -181,15 +191,19 @@ export class Server {
  *   `DataLockedError`/`DataFormatError` for the data directory; `TaskFailedError` if `initialize` fails.
  */
 export async function startServer(options: StartServerOptions): Promise<Server> {
-  const { app, clock = new SystemClock(), random = systemRandom, logger = stderrLogger(), store: givenStore, onFatal = () => undefined, authenticator, onStartupProgress = () => undefined, ...fields } = options;
+  const { app, appModule, clock = new SystemClock(), random = systemRandom, logger = stderrLogger(), store: givenStore, onFatal = () => undefined, authenticator, onStartupProgress = () => undefined, ...fields } = options;
   const config = resolveConfig(fields);
   assertAppClass(app);
+  if (config.workers > 0 && appModule === undefined) {
+    throw new ConfigError(`workers: ${config.workers} needs appModule, the module that defines the application's classes (worker threads import it)`);
+  }
   const auth = authenticator ?? chooseAuthenticator(config, logger);
   const store = givenStore ?? openStore(config);
   let kernel: Kernel | undefined;
   let tcp: TcpTransport | undefined;
   let http: HttpListener | undefined;
   let sessions: SessionService | undefined;
+  let workers: WorkerPool | undefined;
   const metrics = new ServerMetrics({
     tasksInFlight: () => kernel?.tasksInFlight ?? 0,
     sessions: () => sessions?.sessionCount ?? 0,
@@ -222,6 +236,14 @@ export async function startServer(options: StartServerOptions): Promise<Server> 
     const resumedTasks = await tasks.resume((done) => onStartupProgress({ phase: "resuming scheduled tasks", done }));
     const initialized = await initializeOnce(kernel, app, config.appProperties);
     const endedSessions = await sessionService.cleanUpAfterRestart((done, total) => onStartupProgress({ phase: "ending sessions from before the restart", done, total }));
+    if (config.workers > 0) {
+      const started = kernel;
+      workers = await WorkerPool.start(
+        { count: config.workers, appModule: moduleUrl(appModule!), store, committer: kernel.committer, sessions: sessionService, writeBufferBytes: config.writeBufferBytes, logger, onFatal },
+        (pool) => started.watchCommits(pool),
+      );
+      kernel.installExecutor(workers);
+    }
     let connectionIds = 0;
     let tcpPort: number | null = null;
     if (config.tcpPort !== null) {
@@ -244,12 +266,13 @@ export async function startServer(options: StartServerOptions): Promise<Server> 
       httpPort = await http.listen(config.httpPort, config.host);
     }
     const startup = { initialized, resumedTasks, endedSessions, tcpPort, httpPort };
-    logger.info("server started", { durability: config.durability, store: store.kind, ...startup });
-    return new Server(config, { kernel, tasks, sessions: sessionService, store, tcp, http }, startup);
+    logger.info("server started", { durability: config.durability, store: store.kind, workers: config.workers, ...startup });
+    return new Server(config, { kernel, tasks, sessions: sessionService, store, tcp, http, workers }, startup);
   } catch (error) {
     await tcp?.close().catch(() => undefined);
     await http?.close().catch(() => undefined);
     if (kernel !== undefined) await kernel.close().catch(() => undefined);
+    await workers?.close();
     await store.close();
     throw error;
   }
@@ -328,6 +351,11 @@ function assertAppClass(app: unknown): asserts app is AppListenerClass {
   if (!isManagedObject(Object.create(prototype))) {
     throw new AppLoadError(`application class ${app.name} must be decorated with @managed("some.Tag")`);
   }
+}
+
+/** `module` as a URL a worker can import: `file:` URLs as they are, paths resolved from here. */
+function moduleUrl(module: string): string {
+  return /^[a-z][a-z0-9+.-]*:/i.test(module) && !/^[a-z]:[\\/]/i.test(module) ? module : pathToFileURL(resolve(module)).href;
 }
 
 function stderrLogger(): Logger {

@@ -59,6 +59,12 @@ export class MemoryDataStore implements DataStore {
     return Promise.resolve();
   }
 
+  /** Everything the store holds, for a copy of it (a worker thread's). */
+  snapshot(): { objects: [bigint, ObjectRecord][]; bindings: [string, BindingRecord][]; meta: StoreMeta | undefined } {
+    this.assertOpen();
+    return { objects: [...this.objects], bindings: [...this.bindings], meta: this.meta };
+  }
+
   close(): Promise<void> {
     this.closed = true;
     return Promise.resolve();

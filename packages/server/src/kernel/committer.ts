@@ -103,6 +103,8 @@ export interface CommitterOptions {
 }
 
 const PARTITION_SHIFT = 48n;
+/** Recent-write records kept before the first prune. */
+const MIN_PRUNE_AT = 4096;
 const MAX_COUNTER = (1n << PARTITION_SHIFT) - 1n;
 
 /**
@@ -130,6 +132,8 @@ export class Committer implements TransactionSource {
   private readonly recentBindingWrites = new Map<string, number>();
   private readonly activeStarts = new Map<number, number>();
   private activeCount = 0;
+  /** Records of recent writes at which the next prune happens. */
+  private pruneAt = MIN_PRUNE_AT;
   private open: Batch = emptyBatch();
   private inFlight: Promise<void> | undefined;
   /** True while the batch in flight is an application-time checkpoint: no task, effect or data. */
@@ -191,6 +195,11 @@ export class Committer implements TransactionSource {
   /** The committed binding key after `after` with `prefix`, in UTF-8 byte order. */
   nextBindingName(after: string | undefined, prefix: string): string | undefined {
     return this.overlay.nextBindingName(after, prefix);
+  }
+
+  /** Validated commits not yet in the store: what a reader of the store alone would miss. */
+  pendingWrites(): { objects: [bigint, { bytes: Uint8Array | null; version: number }][]; bindings: [string, { id: bigint | null; version: number }][] } {
+    return { objects: [...this.overlay.objects], bindings: [...this.overlay.bindings] };
   }
 
   /** The sequence number of the last validated commit. */
@@ -290,12 +299,18 @@ export class Committer implements TransactionSource {
     if (this.activeCount === 0) {
       this.recentObjectWrites.clear();
       this.recentBindingWrites.clear();
+      this.pruneAt = MIN_PRUNE_AT;
       return;
     }
-    if (this.recentObjectWrites.size + this.recentBindingWrites.size < 4096) return;
-    const oldest = Math.min(...this.activeStarts.keys());
+    const size = this.recentObjectWrites.size + this.recentBindingWrites.size;
+    if (size < this.pruneAt) return;
+    let oldest = Infinity;
+    for (const start of this.activeStarts.keys()) if (start < oldest) oldest = start;
     for (const [id, seq] of this.recentObjectWrites) if (seq <= oldest) this.recentObjectWrites.delete(id);
     for (const [name, seq] of this.recentBindingWrites) if (seq <= oldest) this.recentBindingWrites.delete(name);
+    // Transactions may stay active for a long time (on workers, some always are): scan again only
+    // once the records have doubled, so that pruning costs O(1) per commit however many remain.
+    this.pruneAt = Math.max(MIN_PRUNE_AT, 2 * (this.recentObjectWrites.size + this.recentBindingWrites.size));
   }
 
   private scheduleFlush(): void {

@@ -198,12 +198,16 @@ export class Kernel {
   }
 
   /**
-   * Lets `executor` run tasks of defined kinds (worker threads). `hooks` hear of every validated
-   * commit and of durability, so that the executor's copies of the state stay current.
+   * Makes `hooks` hear of every validated commit and of durability (so that copies of the state
+   * on other threads stay current).
    */
-  installExecutor(executor: TaskExecutor, hooks: { onValidated(seq: number, request: CommitRequest): void; onDurable(seq: number): void }): void {
-    this.executor = executor;
+  watchCommits(hooks: { onValidated(seq: number, request: CommitRequest): void; onDurable(seq: number): void }): void {
     this.committerHooks = hooks;
+  }
+
+  /** Lets `executor` run tasks of defined kinds from now on (worker threads). */
+  installExecutor(executor: TaskExecutor): void {
+    this.executor = executor;
   }
 
   /** The clock the kernel runs on. */
@@ -239,7 +243,7 @@ export class Kernel {
   private enqueue(name: string, body: (ctx: TaskContext, tx: Transaction) => unknown, kind: string | undefined, args: unknown, options: RunOptions): Promise<unknown> {
     if (this.closed) return Promise.reject(new TaskFailedError(`task ${name} submitted after shutdown`));
     return new Promise<unknown>((resolve, reject) => {
-      this.queue.push({
+      const job: Job = {
         name,
         body,
         kind,
@@ -255,8 +259,15 @@ export class Kernel {
         attempts: 0,
         resolve,
         reject,
-      });
+      };
       this.inFlightJobs++;
+      if (this.executor !== undefined && !job.runHere) {
+        // Another thread runs it: handing it over costs this thread next to nothing, so it need
+        // not wait for the next turn's pump.
+        this.attempt(job);
+        return;
+      }
+      this.queue.push(job);
       this.schedulePump();
     });
   }

@@ -1,0 +1,124 @@
+/**
+ * The entry point of a worker thread: it imports the application's module (so that its managed
+ * classes are known), reads the store directly, and runs the attempts the main thread sends it,
+ * replying with commit requests for the main thread to validate, order and make durable.
+ */
+import { isMainThread, parentPort, workerData } from "node:worker_threads";
+import { SystemClock } from "../kernel/clock.js";
+import type { CommitRequest } from "../kernel/committer.js";
+import { TaskRuntime } from "../kernel/task-runtime.js";
+import { LmdbDataStore } from "../data/lmdb-data-store.js";
+import { MemoryDataStore } from "../data/memory-data-store.js";
+import type { SessionView } from "../sessions/session-effects.js";
+import { installTransactionalServices } from "../task-services.js";
+import { WorkerSource } from "./worker-source.js";
+import { decodeToWorker, encodeOutcomes, toWireError, type Envelope, type FromWorker, type Outcomes, type WireAttempt, type WireOutcome, type WorkerInit } from "./wire.js";
+
+/** Transaction ids of worker `index` start here, apart from the main thread's and the other workers'. */
+const TRANSACTION_IDS_PER_THREAD = 1e12;
+
+if (isMainThread || parentPort === null) throw new Error("worker-main runs only as a worker thread");
+const port = parentPort;
+const init = workerData as WorkerInit;
+
+try {
+  await start();
+} catch (error) {
+  const failed: FromWorker = { type: "failed", error: toWireError(error) };
+  port.postMessage(failed);
+}
+
+async function start(): Promise<void> {
+  await import(init.appModule);
+  const { source, store } = openSource();
+  const backlogs = new Map<bigint, number>();
+  const cutOff: [bigint, number][] = [];
+  const view: SessionView = {
+    backlogOf: (id) => backlogs.get(id) ?? 0,
+    cutOff: (id, backlog) => void cutOff.push([id, backlog]),
+  };
+  const runtime = new TaskRuntime(source, new SystemClock(), (init.index + 1) * TRANSACTION_IDS_PER_THREAD);
+  installTransactionalServices(runtime, view, init.writeBufferBytes);
+  port.on("message", (envelope: Envelope) => {
+    const message = decodeToWorker(envelope);
+    source.apply(message.commits, message.lastSeq);
+    if (message.durableSeq > 0) source.durable(message.durableSeq);
+    if (message.ids !== undefined) source.addIds(message.ids);
+    if (message.backlogs !== undefined) {
+      backlogs.clear();
+      for (const [id, bytes] of message.backlogs) backlogs.set(id, bytes);
+    }
+    const outcomes = message.attempts.map((attempt) => runAttempt(runtime, attempt));
+    reply({ outcomes, cutOff: cutOff.splice(0), wantIds: source.lowOnIds });
+  });
+  const ready: FromWorker = { type: "ready" };
+  port.postMessage(ready);
+  void store;
+}
+
+function openSource(): { source: WorkerSource; store: LmdbDataStore | MemoryDataStore } {
+  if (init.store.kind === "lmdb") {
+    const store = LmdbDataStore.openReader(init.store.path, init.store.durability);
+    return { store, source: new WorkerSource(store, init.lastSeq, init.ids, () => store.resetReadTxn()) };
+  }
+  const store = new MemoryDataStore();
+  const { snapshot } = init.store;
+  if (snapshot.meta !== undefined) {
+    void store.commit({
+      objects: snapshot.objects.map(([id, record]) => ({ id, bytes: record.bytes, version: record.version })),
+      bindings: snapshot.bindings.map(([name, record]) => ({ name, id: record.id, version: record.version })),
+      meta: snapshot.meta,
+    });
+  }
+  const source = new WorkerSource(store, init.lastSeq, init.ids, (durable) => {
+    // The copy applies what the main thread's store now holds (it applies synchronously).
+    void store.commit({
+      objects: durable.objects.map(([id, entry]) => ({ id, bytes: entry.bytes, version: entry.version })),
+      bindings: durable.bindings.map(([name, entry]) => ({ name, id: entry.id, version: entry.version })),
+      meta: { nextObjectId: 0n, lastCommitSeq: durable.seq, appTimeMs: 0 },
+    });
+  });
+  return { store, source };
+}
+
+/** Runs one attempt to the point of its commit request, or to the error that ended it. */
+function runAttempt(runtime: TaskRuntime, attempt: WireAttempt): WireOutcome {
+  const tx = runtime.open(attempt);
+  try {
+    const body = runtime.body(attempt.kind);
+    const result = runtime.execute(tx, attempt.name, (ctx) => body(ctx, tx, attempt.args));
+    const request: CommitRequest = tx.prepareCommit();
+    tx.markCommitted();
+    return { number: attempt.number, ok: true, request, result };
+  } catch (error) {
+    tx.abort();
+    return { number: attempt.number, ok: false, error: toWireError(error) };
+  }
+}
+
+/**
+ * Posts `message`; if something in it cannot be copied to another thread (a task returned or
+ * logged a function, say), each outcome that cannot is replaced by the error that says so.
+ */
+function reply(message: Outcomes): void {
+  try {
+    post(message);
+  } catch {
+    const outcomes = message.outcomes.map((outcome): WireOutcome => {
+      try {
+        structuredClone(outcome);
+        return outcome;
+      } catch (error) {
+        const reason = new TypeError(`a task's result, effects or log fields cannot be copied between threads: ${(error as Error).message}`);
+        return { number: outcome.number, ok: false, error: toWireError(reason) };
+      }
+    });
+    post({ ...message, outcomes });
+  }
+}
+
+function post(message: Outcomes): void {
+  const envelope = encodeOutcomes(message);
+  const posted: FromWorker = { type: "outcomes", envelope };
+  port.postMessage(posted, [envelope.bin]);
+}

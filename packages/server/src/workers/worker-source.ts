@@ -1,0 +1,122 @@
+import { ResourceUnavailableError } from "../api/errors.js";
+import type { CommitRequest, RangeRead, TransactionSource } from "../kernel/committer.js";
+import type { BindingRecord, DataStore, ObjectRecord } from "../kernel/data-store.js";
+import { Overlay } from "../kernel/overlay.js";
+import type { CommitDelta, IdBlock } from "./wire.js";
+
+/** Ids left in a worker's block below which it asks for the next block. */
+const LOW_ON_IDS = 256;
+
+/**
+ * A worker's view of the committed state: the store (LMDB, read directly; or a copy of an in-memory
+ * store) with an overlay of the commits the main thread has validated and sent, up to
+ * {@link seenSeq}. A transaction starts at `seenSeq`; what it reads from the store with a later
+ * version (the store can be ahead of the overlay) aborts it with a conflict, as on the main thread,
+ * so it never sees a state no serial order produces. Commit requests are validated by the main
+ * thread, which knows every commit.
+ */
+export class WorkerSource implements TransactionSource {
+  private readonly overlay: Overlay;
+  private seen: number;
+  private blocks: { next: bigint; end: bigint }[] = [];
+  private idsLeft = 0;
+
+  constructor(
+    private readonly store: Pick<DataStore, "getObject" | "getBinding" | "nextBindingName">,
+    lastSeq: number,
+    ids: IdBlock,
+    /** Brings the store up to the durable state (a new LMDB read snapshot, or a copy applied). */
+    private readonly catchUp: (durable: { objects: [bigint, { bytes: Uint8Array | null; version: number }][]; bindings: [string, { id: bigint | null; version: number }][]; seq: number }) => void,
+  ) {
+    this.overlay = new Overlay(store);
+    this.seen = lastSeq;
+    this.addIds(ids);
+  }
+
+  /** The last validated commit this worker knows of. */
+  get seenSeq(): number {
+    return this.seen;
+  }
+
+  /** True when the worker should ask for more ids. */
+  get lowOnIds(): boolean {
+    return this.idsLeft < LOW_ON_IDS;
+  }
+
+  /** Adds a block of ids to hand out. */
+  addIds(block: IdBlock): void {
+    this.blocks.push({ next: block.first, end: block.first + BigInt(block.count) });
+    this.idsLeft += block.count;
+  }
+
+  /** Lays validated commits over the store, in commit order. */
+  apply(commits: readonly CommitDelta[], lastSeq: number): void {
+    for (const commit of commits) {
+      for (const [id, bytes] of commit.objects) this.overlay.objects.set(id, { bytes, version: commit.seq });
+      for (const [name, id] of commit.bindings) this.overlay.bindings.set(name, { id, version: commit.seq });
+    }
+    if (lastSeq > this.seen) this.seen = lastSeq;
+  }
+
+  /**
+   * Every commit up to `seq` is in the store now: the store is brought up to date first, then the
+   * overlay lets go of what the store holds (never the other way round, or a read in between would
+   * find neither the overlay's entry nor the store's new version).
+   */
+  durable(seq: number): void {
+    const objects = [...this.overlay.objects].filter(([, entry]) => entry.version <= seq);
+    const bindings = [...this.overlay.bindings].filter(([, entry]) => entry.version <= seq);
+    this.catchUp({ objects, bindings, seq });
+    for (const [id, entry] of objects) this.overlay.forgetObject(id, entry.version);
+    for (const [name, entry] of bindings) this.overlay.forgetBinding(name, entry.version);
+  }
+
+  begin(): number {
+    return this.seen;
+  }
+
+  end(): void {
+    // The main thread holds back pruning for the worker's transactions (see WorkerPool).
+  }
+
+  allocateId(): bigint {
+    const block = this.blocks[0];
+    if (block === undefined) throw new ResourceUnavailableError("this worker has run out of object ids; more are on their way");
+    const id = block.next++;
+    this.idsLeft--;
+    if (block.next === block.end) this.blocks.shift();
+    return id;
+  }
+
+  readObject(id: bigint): ObjectRecord | undefined {
+    return this.overlay.readObject(id);
+  }
+
+  readBinding(name: string): BindingRecord | undefined {
+    return this.overlay.readBinding(name);
+  }
+
+  nextBindingName(after: string | undefined, prefix: string): string | undefined {
+    return this.overlay.nextBindingName(after, prefix);
+  }
+
+  // What changed after a transaction's start is known only to the main thread, which checks every
+  // read again when it validates the commit. Present objects and bindings are checked here too, by
+  // their versions.
+
+  objectChangedSince(): boolean {
+    return false;
+  }
+
+  bindingChangedSince(): boolean {
+    return false;
+  }
+
+  rangeChangedSince(_range: RangeRead): boolean {
+    return false;
+  }
+
+  commit(_request: CommitRequest): Promise<void> {
+    throw new Error("a worker hands its commit requests to the main thread");
+  }
+}

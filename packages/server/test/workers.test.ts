@@ -1,0 +1,119 @@
+// Tasks on worker threads, end to end: sessions, channels, timers and task logs through real
+// sockets and a real LMDB store; object ids from per-worker blocks; conflicting tasks that finish
+// on the main thread; and failures that reach the caller clearly.
+import assert from "node:assert/strict";
+import { rmSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { describe, it } from "node:test";
+import { ConfigError, ResourceUnavailableError, startServer, silentLogger, type Logger, type Server } from "shardless";
+import WorkerApp, { Fail, MakeNotes, Move, ReturnFunction, type Account, type Counter } from "./fixtures/worker-app.ts";
+import { CapturingLogger, eventually, failure, tempDir } from "./helpers.ts";
+import { RawClient } from "./raw-client.ts";
+
+const APP_MODULE = fileURLToPath(new URL("./fixtures/worker-app.ts", import.meta.url));
+
+function start(options: { dataDir?: string; logger?: Logger; workers?: number; tcpPort?: number | null } = {}): Promise<Server> {
+  return startServer({
+    app: WorkerApp,
+    appModule: APP_MODULE,
+    workers: options.workers ?? 2,
+    durability: options.dataDir === undefined ? "memory" : "sync",
+    dataDir: options.dataDir,
+    tcpPort: options.tcpPort === undefined ? null : options.tcpPort,
+    httpPort: null,
+    host: "127.0.0.1",
+    logger: options.logger ?? silentLogger,
+  });
+}
+
+describe("tasks on worker threads", () => {
+  it("serves sessions, channels, timers and task logs on workers, over LMDB", async (t) => {
+    const dataDir = tempDir();
+    t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+    const logger = new CapturingLogger();
+    const server = await start({ dataDir, logger, tcpPort: 0 });
+    t.after(() => server.close());
+    const clients = await Promise.all(["ann", "bob", "cy"].map((name) => RawClient.login(server.tcpPort!, name)));
+    for (const client of clients) assert.equal((await client.next()).op, "CHANNEL_JOIN");
+    // Each session's messages run in order, one at a time, whichever worker runs them.
+    const count = 60;
+    for (const [index, client] of clients.entries()) for (let n = 0; n < count; n++) client.say(`${index}:${n}`);
+    for (const [index, client] of clients.entries()) {
+      for (let n = 0; n < count; n++) assert.equal(await client.nextText(), `${index}:${n}`);
+    }
+    clients[0]!.say("say:hello");
+    for (const client of clients) {
+      const message = await client.next();
+      assert.equal(message.op, "CHANNEL_MESSAGE");
+      assert.equal(new TextDecoder().decode((message as { message: Uint8Array }).message), "say:hello");
+    }
+    // The periodic task initialize scheduled runs on the workers too, and its runs commit.
+    await eventually("ticks", () => server.run("ticks", (ctx) => ctx.data.getBinding<Counter>("ticks").ticks), (ticks) => ticks >= 5);
+    const ids = (await server.runTask(new MakeNotes("note.", 3))) as string[];
+    assert.equal(ids.length, 3);
+    const line = logger.records.find((record) => record.message === "notes made");
+    assert.ok(line !== undefined, "the task's log line is written once it commits");
+    assert.equal(line.fields?.count, 3);
+    assert.equal(typeof line.fields?.txn, "number");
+    assert.equal(server.taskCounters.failed, 0);
+    for (const client of clients) client.close();
+  });
+
+  it("hands out object ids from per-worker blocks: never twice, not even after a restart", async (t) => {
+    const dataDir = tempDir();
+    t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+    let server = await start({ dataDir });
+    // More new objects than a worker's block of ids holds, on both workers at once.
+    const batches = await Promise.all([0, 1, 2, 3].map((n) => server.runTask(new MakeNotes(`n${n}.`, 2500)) as Promise<string[]>));
+    await server.close();
+    server = await start({ dataDir });
+    t.after(() => server.close());
+    batches.push((await server.runTask(new MakeNotes("after.", 100))) as string[]);
+    const all = batches.flat();
+    assert.equal(new Set(all).size, all.length, "every id is new");
+    assert.equal(all.length, 4 * 2500 + 100);
+  });
+
+  it("finishes on the main thread a task that conflicted on a worker: every transfer commits, money is conserved", async (t) => {
+    const server = await start();
+    t.after(() => server.close());
+    const before = server.taskCounters.committed;
+    const moves = 2000;
+    let next = 0;
+    // 64 at a time over 4 accounts: most attempts on the workers meet a concurrent commit.
+    const lanes = Array.from({ length: 64 }, async () => {
+      while (next < moves) {
+        const n = next++;
+        await server.runTask(new Move(n % 4, (n * 7 + 1) % 4 === n % 4 ? (n + 1) % 4 : (n * 7 + 1) % 4));
+      }
+    });
+    await Promise.all(lanes);
+    const total = await server.run("total", (ctx) => [0, 1, 2, 3].reduce((sum, n) => sum + ctx.data.getBinding<Account>(`account.${n}`).balance, 0));
+    assert.equal(total, 400);
+    assert.equal(server.taskCounters.failed, 0);
+    assert.ok(server.taskCounters.committed - before >= moves);
+    t.diagnostic(`${moves} transfers on 4 accounts: ${server.taskCounters.conflicts} conflicts, each retried on the main thread`);
+  });
+
+  it("reports a task's own error, and a result that cannot cross threads, to the caller", async (t) => {
+    const server = await start();
+    t.after(() => server.close());
+    const failed = (await failure(server.runTask(new Fail()))) as Error;
+    assert.equal(failed.name, "RangeError");
+    assert.match(failed.message, /always fails/);
+    const uncopyable = (await failure(server.runTask(new ReturnFunction()))) as Error;
+    assert.match(uncopyable.message, /cannot be copied between threads/);
+    // The workers go on serving.
+    assert.equal(((await server.runTask(new MakeNotes("ok.", 1))) as string[]).length, 1);
+  });
+
+  it("refuses workers without the application's module, and fails clearly when the module does not load", async () => {
+    await assert.rejects(startServer({ app: WorkerApp, workers: 2, durability: "memory", tcpPort: null, httpPort: null, logger: silentLogger }), ConfigError);
+    const broken = fileURLToPath(new URL("./fixtures/import-fails.ts", import.meta.url));
+    await assert.rejects(startServer({ app: WorkerApp, appModule: broken, workers: 1, durability: "memory", tcpPort: null, httpPort: null, logger: silentLogger }), (error: unknown) => {
+      assert.ok(error instanceof ResourceUnavailableError);
+      assert.match(error.message, /could not start: this module does not load/);
+      return true;
+    });
+  });
+});
