@@ -38,6 +38,11 @@ export interface StartServerOptions extends Partial<ServerConfig> {
    * each worker thread. Needed when `workers` is above 0; the CLI passes the module it loaded.
    */
   readonly appModule?: string;
+  /**
+   * A module each worker thread imports before `appModule` (a path or a `file:` URL): loader hooks,
+   * instrumentation, anything the application's module needs set up first.
+   */
+  readonly workerPreload?: string;
   /** The clock; a `ManualClock` lets tests drive time. */
   readonly clock?: Clock;
   /** Randomness for backoff jitter. */
@@ -191,7 +196,7 @@ export class Server {
  *   `DataLockedError`/`DataFormatError` for the data directory; `TaskFailedError` if `initialize` fails.
  */
 export async function startServer(options: StartServerOptions): Promise<Server> {
-  const { app, appModule, clock = new SystemClock(), random = systemRandom, logger = stderrLogger(), store: givenStore, onFatal = () => undefined, authenticator, onStartupProgress = () => undefined, ...fields } = options;
+  const { app, appModule, workerPreload, clock = new SystemClock(), random = systemRandom, logger = stderrLogger(), store: givenStore, onFatal = () => undefined, authenticator, onStartupProgress = () => undefined, ...fields } = options;
   const config = resolveConfig(fields);
   assertAppClass(app);
   if (config.workers > 0 && appModule === undefined) {
@@ -239,7 +244,7 @@ export async function startServer(options: StartServerOptions): Promise<Server> 
     if (config.workers > 0) {
       const started = kernel;
       workers = await WorkerPool.start(
-        { count: config.workers, appModule: moduleUrl(appModule!), store, committer: kernel.committer, sessions: sessionService, writeBufferBytes: config.writeBufferBytes, logger, onFatal },
+        { count: config.workers, appModule: moduleUrl(appModule!), preload: workerPreload === undefined ? undefined : moduleUrl(workerPreload), store, committer: kernel.committer, sessions: sessionService, writeBufferBytes: config.writeBufferBytes, logger, onFatal },
         (pool) => started.watchCommits(pool),
       );
       kernel.installExecutor(workers);

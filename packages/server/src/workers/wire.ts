@@ -10,6 +10,8 @@ export interface WorkerInit {
   readonly index: number;
   /** The module that defines the application's managed classes. */
   readonly appModule: string;
+  /** A module imported before it (loader hooks, instrumentation), if any. */
+  readonly preload: string | undefined;
   /** The LMDB store to read, or the contents of an in-memory store to copy. */
   readonly store: { readonly kind: "lmdb"; readonly path: string; readonly durability: "sync" | "relaxed" } | { readonly kind: "memory"; readonly snapshot: MemorySnapshot };
   readonly writeBufferBytes: number;

@@ -29,6 +29,7 @@ try {
 }
 
 async function start(): Promise<void> {
+  if (init.preload !== undefined) await import(init.preload);
   await import(init.appModule);
   const { source, store } = openSource();
   const backlogs = new Map<bigint, number>();

@@ -24,8 +24,10 @@ export interface PoolSessions extends SessionView {
 /** Options of {@link WorkerPool.start}. */
 export interface WorkerPoolOptions {
   readonly count: number;
-  /** The module that defines the application's managed classes (a path or a `file:` URL). */
+  /** The module that defines the application's managed classes (a `file:` URL). */
   readonly appModule: string;
+  /** A module each worker imports first (a `file:` URL), if any. */
+  readonly preload?: string;
   readonly store: DataStore;
   readonly committer: Committer;
   readonly sessions: PoolSessions;
@@ -91,7 +93,7 @@ export class WorkerPool implements TaskExecutor {
     const slots: Slot[] = [];
     const ready: Promise<void>[] = [];
     for (let index = 0; index < options.count; index++) {
-      const init: WorkerInit = { index, appModule: options.appModule, store, writeBufferBytes: options.writeBufferBytes, lastSeq, ids: committer.allocateIdBlock(ID_BLOCK) };
+      const init: WorkerInit = { index, appModule: options.appModule, preload: options.preload, store, writeBufferBytes: options.writeBufferBytes, lastSeq, ids: committer.allocateIdBlock(ID_BLOCK) };
       const worker = new Worker(new URL("./worker-entry.js", import.meta.url), { workerData: init });
       slots.push({ worker, index, queue: [], outstanding: 0, wantsIds: false });
       ready.push(firstMessage(worker, index));
