@@ -7,10 +7,18 @@ import { INITIAL_BALANCE, accountPicker, pickPair } from "./workload.ts";
 
 const ACCOUNTS = 100;
 
-for (const system of ["baseline-memory", "sqlite", "shardless"] satisfies SystemName[]) {
-  describe(`the ${system} bank`, () => {
+// Shardless also with worker threads, which run each transfer from the task object they are handed.
+const BANKS: { system: SystemName; workers: number }[] = [
+  { system: "baseline-memory", workers: 0 },
+  { system: "sqlite", workers: 0 },
+  { system: "shardless", workers: 0 },
+  { system: "shardless", workers: 2 },
+];
+
+for (const { system, workers } of BANKS) {
+  describe(`the ${system} bank${workers === 0 ? "" : ` with ${workers} workers`}`, () => {
     it("refuses overdrafts and conserves money across many transfers", async (t) => {
-      const bank = await startSystem({ workload: "transfer", system, accounts: ACCOUNTS, durability: "sync" });
+      const bank = await startSystem({ workload: "transfer", system, accounts: ACCOUNTS, durability: "sync", workers });
       t.after(() => bank.stop());
       assert.equal(await bank.transfer(0, 1, INITIAL_BALANCE + 1), false, "an overdraft is refused");
       assert.equal(await bank.transfer(0, 1, INITIAL_BALANCE), true, "the whole balance can move");

@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 import type { Durability } from "shardless";
 import type { LoadOptions, LoadResult } from "./loadgen.ts";
 import { measureMapContention, type ContentionFigures } from "../packages/server/test/contention.ts";
-import { markdown, writeCharts } from "./report.ts";
+import { markdown, systemLabel, writeCharts } from "./report.ts";
 import type { RoomLoadOptions, RoomLoadResult, RoomStep, RoomSystemName } from "./room-loadgen.ts";
 import type { CpuSample } from "./server-child.ts";
 import { Latencies, median } from "./stats.ts";
@@ -23,6 +23,8 @@ export interface RunRecord {
     zipf: number;
     durability: Durability;
     placement: "network" | "in-process";
+    /** Shardless's worker threads (0: tasks on the main thread); 0 for the other systems. */
+    workers: number;
     /** Requests per second of an open loop; null for a closed loop. */
     rate: number | null;
     seconds: number;
@@ -60,6 +62,8 @@ interface Configuration {
   readonly durability: Durability;
   readonly zipf: number;
   readonly inProcess: boolean;
+  /** Shardless's worker threads (the server's `workers`); 0 for the other systems. */
+  readonly workers: number;
 }
 
 export interface Settings {
@@ -135,7 +139,7 @@ function cpuBetween(timeline: readonly CpuSample[], from: number, to: number): n
 
 /** One room run: players joined step by step until the latency bound breaks. */
 async function runRoom(config: Configuration, settings: Settings): Promise<Omit<RunRecord, "tpsRuns">> {
-  const { child, port, ask } = await startChild({ workload: "room", system: config.system, accounts: 0, durability: config.durability }, settings.profileDir);
+  const { child, port, ask } = await startChild({ workload: "room", system: config.system, accounts: 0, durability: config.durability, workers: config.workers }, settings.profileDir);
   try {
     const load = await loadFromChild<RoomLoadOptions, RoomLoadResult>(
       "room-loadgen.ts",
@@ -168,7 +172,10 @@ async function runRoom(config: Configuration, settings: Settings): Promise<Omit<
 
 /** One networked run: server and load generator in separate processes. */
 async function runNetworked(config: Configuration, settings: Settings): Promise<Omit<RunRecord, "tpsRuns">> {
-  const { child, port, ask } = await startChild({ workload: config.workload, system: config.system, accounts: settings.accounts, durability: config.durability }, settings.profileDir);
+  const { child, port, ask } = await startChild(
+    { workload: config.workload, system: config.system, accounts: settings.accounts, durability: config.durability, workers: config.workers },
+    settings.profileDir,
+  );
   try {
     await ask({ cmd: "stats" }); // resets the commit counters' baseline
     const load = await requestLoad({
@@ -203,7 +210,7 @@ async function runNetworked(config: Configuration, settings: Settings): Promise<
 
 /** One in-process run: requests generated inside the server process, no sockets: the engine alone. */
 async function runInProcess(config: Configuration, settings: Settings): Promise<Omit<RunRecord, "tpsRuns">> {
-  const system = await startSystem({ workload: config.workload, system: config.system, accounts: settings.accounts, durability: config.durability });
+  const system = await startSystem({ workload: config.workload, system: config.system, accounts: settings.accounts, durability: config.durability, workers: config.workers });
   try {
     const pick = accountPicker(settings.accounts, config.zipf);
     const latencies = new Latencies();
@@ -272,6 +279,7 @@ function record(
       zipf: config.zipf,
       durability: durabilityOf(config),
       placement: config.inProcess ? "in-process" : "network",
+      workers: config.workers,
       rate: config.rate,
       seconds: settings.seconds,
       accounts: settings.accounts,
@@ -337,7 +345,7 @@ function runOnce(config: Configuration, settings: Settings): Promise<Omit<RunRec
 }
 
 function describe(config: Configuration): string {
-  const system = config.system === "shardless" || config.system === "sqlite" ? `${config.system} (${config.durability})` : config.system;
+  const system = systemLabel(config.system, durabilityOf(config), config.workers);
   const load = config.rate === null ? "" : ` at ${config.rate}/s`;
   return `${config.workload}${config.workload === "transfer" ? ` zipf=${config.zipf}` : ""} ${system} ${config.inProcess ? "in-process" : "network"}${load}`;
 }
@@ -347,15 +355,27 @@ function transferMatrix(): Configuration[] {
   const configs: Configuration[] = [];
   for (const zipf of [0, 1.5]) {
     for (const inProcess of [true, false]) {
-      const base = { workload: "transfer" as const, rate: null, zipf, inProcess };
+      const base = { workload: "transfer" as const, rate: null, zipf, inProcess, workers: 0 };
       configs.push({ ...base, system: "baseline-memory", durability: "memory" });
       configs.push({ ...base, system: "postgres", durability: "sync" });
       configs.push({ ...base, system: "sqlite", durability: "sync" });
-      configs.push({ ...base, system: "shardless", durability: "memory" });
-      configs.push({ ...base, system: "shardless", durability: "sync" });
+      for (const durability of ["memory", "sync"] as const) {
+        for (const workers of shardlessWorkers(zipf, inProcess, durability)) configs.push({ ...base, system: "shardless", durability, workers });
+      }
     }
   }
   return configs;
+}
+
+/**
+ * The worker counts Shardless runs with in the transfer matrix: 0 everywhere, and beside it what the
+ * workers' targets compare: 1 and 2 in-process (memory, where the engine's CPU is the limit, not
+ * fsync), and 2 over the network (uniform, sync). Each worker run adds over a minute to the full
+ * matrix, and worker threads take longer to start; the rest is left out to hold its time.
+ */
+function shardlessWorkers(zipf: number, inProcess: boolean, durability: Durability): number[] {
+  if (inProcess) return durability === "memory" ? [0, 1, 2] : [0];
+  return zipf === 0 && durability === "sync" ? [0, 2] : [0];
 }
 
 /** Open-loop rates for echo, as fractions of Shardless's closed-loop maximum; the half is the target's. */
@@ -366,7 +386,7 @@ const ECHO_RATE_STEPS = [0.25, 0.5, 0.75];
  * three quarters of Shardless's maximum (latency against offered load).
  */
 async function measureEcho(settings: Settings, quick: boolean): Promise<RunRecord[]> {
-  const closed = (system: SystemName): Configuration => ({ workload: "echo", rate: null, system, durability: "sync", zipf: 0, inProcess: false });
+  const closed = (system: SystemName): Configuration => ({ workload: "echo", rate: null, system, durability: "sync", zipf: 0, inProcess: false, workers: 0 });
   const records = [await measure(closed("shardless"), settings), await measure(closed("baseline-memory"), settings)];
   for (const fraction of quick ? [0.5] : ECHO_RATE_STEPS) {
     const rate = Math.max(1, Math.round(records[0]!.tps * fraction));
@@ -377,7 +397,7 @@ async function measureEcho(settings: Settings, quick: boolean): Promise<RunRecor
 
 /** The room section: players held by each system, Shardless durable. */
 function roomMatrix(): Configuration[] {
-  const base = { workload: "room" as const, rate: null, zipf: 0, inProcess: false };
+  const base = { workload: "room" as const, rate: null, zipf: 0, inProcess: false, workers: 0 };
   return [
     { ...base, system: "baseline-memory", durability: "memory" },
     { ...base, system: "colyseus", durability: "memory" },
@@ -385,10 +405,10 @@ function roomMatrix(): Configuration[] {
   ];
 }
 
-/** Measures one workload's section of the matrix (the transfer section without zipf 1.5 when quick). */
+/** Measures one workload's section of the matrix (the transfer section without zipf 1.5 and worker threads when quick). */
 async function measureWorkload(workload: Workload, settings: Settings, quick: boolean): Promise<RunRecord[]> {
   if (workload === "echo") return measureEcho(settings, quick);
-  const configs = workload === "room" ? roomMatrix() : transferMatrix().filter((config) => !quick || config.zipf === 0);
+  const configs = workload === "room" ? roomMatrix() : transferMatrix().filter((config) => !quick || (config.zipf === 0 && config.workers === 0));
   const records: RunRecord[] = [];
   for (const config of configs) records.push(await measure(config, settings));
   return records;
@@ -397,6 +417,14 @@ async function measureWorkload(workload: Workload, settings: Settings, quick: bo
 function parseWorkload(value: string | undefined): Workload | undefined {
   if (value === undefined || value === "transfer" || value === "echo" || value === "room") return value;
   throw new Error(`unknown workload ${value} (transfer, echo, room)`);
+}
+
+/** `--workers N`: a whole number of worker threads, and only Shardless has them. */
+function parseWorkers(system: SystemName, value: string | undefined): number {
+  const workers = Number(value ?? 0);
+  if (!Number.isInteger(workers) || workers < 0) throw new Error(`--workers takes a whole number ≥ 0, got ${value}`);
+  if (workers > 0 && system !== "shardless") throw new Error(`--workers applies to shardless only, not ${system}`);
+  return workers;
 }
 
 function parseSystem(workload: Workload, value: string): SystemName {
@@ -427,6 +455,7 @@ async function main(): Promise<void> {
       zipf: { type: "string" },
       durability: { type: "string" },
       "in-process": { type: "boolean" },
+      workers: { type: "string" },
       seconds: { type: "string" },
       repeats: { type: "string" },
       accounts: { type: "string" },
@@ -459,20 +488,26 @@ async function main(): Promise<void> {
   const resultsFile = fileURLToPath(new URL("./results.json", import.meta.url));
   if (values["report-only"] === true) {
     // Re-renders the last full run's docs (after a change to the report's text or charts).
-    const records = JSON.parse(readFileSync(resultsFile, "utf8")) as RunRecord[];
+    // Records from before worker threads have no `workers`: their tasks ran on the main thread.
+    type Stored = Omit<RunRecord, "options"> & { options: Omit<RunRecord["options"], "workers"> & { workers?: number } };
+    const stored = JSON.parse(readFileSync(resultsFile, "utf8")) as Stored[];
+    const records: RunRecord[] = stored.map((r) => ({ ...r, options: { ...r.options, workers: r.options.workers ?? 0 } }));
     writeReport(records, settings, await measureCollections());
     return;
   }
+  if (values.workers !== undefined && values.system === undefined) throw new Error("--workers sets one configuration's worker threads: give --system too (the matrix sets its own)");
   const records: RunRecord[] = [];
   if (values.system !== undefined) {
     const chosen = workload ?? "transfer";
+    const system = parseSystem(chosen, values.system);
     const config: Configuration = {
       workload: chosen,
       rate: values.rate === undefined ? null : Number(values.rate),
-      system: parseSystem(chosen, values.system),
+      system,
       durability: (values.durability ?? "sync") as Durability,
       zipf: Number(values.zipf ?? 0),
       inProcess: values["in-process"] === true,
+      workers: parseWorkers(system, values.workers),
     };
     records.push(await measure(config, settings));
   } else {

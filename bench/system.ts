@@ -2,6 +2,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { silentLogger, startServer, type AppListenerClass, type Durability, type Server } from "shardless";
 import { MemoryBank, startFramedServer, transferHandler } from "./baseline-server.ts";
 import EchoApp from "../packages/server/test/fixtures/echo-app.ts";
@@ -9,7 +10,7 @@ import { PostgresBank } from "./postgres-bank.ts";
 import RoomApp from "./room-app.ts";
 import { startBaselineRoomServer, type RoomServer } from "./room-baseline.ts";
 import { SqliteBank } from "./sqlite-bank.ts";
-import Bank, { totalBalance, transfer } from "./transfer-app.ts";
+import Bank, { TransferTask, totalBalance } from "./transfer-app.ts";
 
 export type SystemName = "shardless" | "baseline-memory" | "postgres" | "sqlite" | "colyseus";
 export type Workload = "transfer" | "echo" | "room";
@@ -38,6 +39,8 @@ export interface SystemOptions {
   readonly system: SystemName;
   readonly accounts: number;
   readonly durability: Durability;
+  /** Shardless: worker threads that run tasks (the server's `workers`); 0 or absent runs them on the main thread. */
+  readonly workers?: number;
 }
 
 const noCounters = () => ({ committed: 0, conflicts: 0 });
@@ -45,6 +48,7 @@ const noTransfers = () => Promise.reject(new Error("this workload has no in-proc
 
 export async function startSystem(options: SystemOptions): Promise<RunningSystem> {
   if (!SYSTEMS[options.workload].includes(options.system)) throw new Error(`the ${options.workload} workload has no ${options.system} system`);
+  if ((options.workers ?? 0) > 0 && options.system !== "shardless") throw new Error(`${options.system} has no worker threads; workers apply to shardless only`);
   if (options.system === "shardless") return startShardless(options);
   if (options.workload === "transfer") return startBank(options);
   if (options.workload === "echo") {
@@ -86,14 +90,22 @@ function openBank(options: SystemOptions): AccountStore | Promise<AccountStore> 
   return { committed: 0, conflicts: 0, transfer: (from, to, amount) => bank.transfer(from, to, amount), total: () => bank.total(), stop: () => undefined };
 }
 
-const APPS: Readonly<Record<Workload, AppListenerClass>> = { transfer: Bank, echo: EchoApp, room: RoomApp };
+/** Each workload's application, and the module that defines its classes (worker threads import it). */
+const APPS: Readonly<Record<Workload, { readonly app: AppListenerClass; readonly module: string }>> = {
+  transfer: { app: Bank, module: fileURLToPath(new URL("./transfer-app.ts", import.meta.url)) },
+  echo: { app: EchoApp, module: fileURLToPath(new URL("../packages/server/test/fixtures/echo-app.ts", import.meta.url)) },
+  room: { app: RoomApp, module: fileURLToPath(new URL("./room-app.ts", import.meta.url)) },
+};
 
 /** Shardless with the workload's application, in a fresh data directory. */
 async function startShardless(options: SystemOptions): Promise<RunningSystem> {
   const dataDir = mkdtempSync(join(tmpdir(), "shardless-bench-"));
   const room = options.workload === "room";
+  const { app, module } = APPS[options.workload];
   const server: Server = await startServer({
-    app: APPS[options.workload],
+    app,
+    appModule: module,
+    workers: options.workers ?? 0,
     dataDir,
     durability: options.durability,
     logger: silentLogger,
@@ -105,7 +117,8 @@ async function startShardless(options: SystemOptions): Promise<RunningSystem> {
   });
   return {
     port: room ? server.httpPort! : server.tcpPort!,
-    transfer: (from, to, amount) => server.run("transfer", (ctx) => transfer(ctx, from, to, amount)),
+    // A task object rather than a closure, so that with workers the transfer runs on one of them.
+    transfer: options.workload === "transfer" ? (from, to, amount) => server.runTask(new TransferTask(from, to, amount)) as Promise<boolean> : noTransfers,
     total: () => (options.workload === "transfer" ? server.run("total", (ctx) => totalBalance(ctx, options.accounts), { timeoutMs: Infinity }) : Promise.resolve(0)),
     counters: () => ({ committed: server.taskCounters.committed, conflicts: server.taskCounters.conflicts }),
     stop: async () => {

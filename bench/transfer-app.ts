@@ -1,6 +1,7 @@
 // The transfer workload as a Shardless application: accounts are managed objects, each transfer one
-// task, requested over a session and answered when it commits.
-import { managed, type AppListener, type ClientSession, type ClientSessionListener, type Ref, type TaskContext } from "shardless";
+// task, requested over a session and answered when it commits. Worker threads import this module to
+// know its classes.
+import { managed, type AppListener, type ClientSession, type ClientSessionListener, type Ref, type Task, type TaskContext } from "shardless";
 import { INITIAL_BALANCE, decodeRequest, encodeReply } from "./workload.ts";
 
 @managed("bench.Account")
@@ -16,6 +17,23 @@ export function transfer(ctx: TaskContext, from: number, to: number, amount: num
   source.balance -= amount;
   target.balance += amount;
   return true;
+}
+
+/**
+ * One transfer as a task object, for `Server.runTask`: unlike a closure, it is data that a worker
+ * thread can run. `run` returns what {@link transfer} returned.
+ */
+@managed("bench.TransferTask")
+export class TransferTask implements Task {
+  constructor(
+    readonly from: number,
+    readonly to: number,
+    readonly amount: number,
+  ) {}
+
+  run(ctx: TaskContext): boolean {
+    return transfer(ctx, this.from, this.to, this.amount);
+  }
 }
 
 /** The sum of every balance (run with no time limit). */
