@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { RawClient } from "./raw-client.ts";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { main, type CliIo } from "../src/cli/main.ts";
@@ -117,6 +118,18 @@ describe("shardless CLI", () => {
     const child = ChildServer.start(["start", fixture("plain-js-app.js"), "--durability", "memory", "--tcp-port", "0", "--http-port", "0", "--host", "127.0.0.1"]);
     await child.waitFor("start", () => child.stdout.includes("Shardless is running PlainJsApp"));
     assert.equal(child.messages("javascript app initialized").length, 1);
+    assert.equal((await child.stop("SIGTERM")).code, 0);
+  });
+
+  it("runs tasks on worker threads with --workers, which import the application's module", async () => {
+    const child = ChildServer.start(["start", fixture("echo-app.ts"), "--workers", "2", "--durability", "memory", "--tcp-port", "0", "--http-port", "0", "--host", "127.0.0.1"]);
+    await child.waitFor("start", () => child.stdout.includes("Shardless is running EchoApp"));
+    assert.match(child.stdout, /tasks: on 2 worker thread\(s\)/);
+    const port = Number(/tcp:\/\/127\.0\.0\.1:(\d+)/.exec(child.stdout)?.[1]);
+    const client = await RawClient.login(port, "cli-worker");
+    client.say("through a worker");
+    assert.equal(await client.nextText(), "through a worker");
+    client.close();
     assert.equal((await child.stop("SIGTERM")).code, 0);
   });
 });

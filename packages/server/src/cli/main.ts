@@ -24,6 +24,7 @@ Options:
   --password-file <file>   names and scrypt hashes; without it every login is accepted
   --static-dir <dir>       files the HTTP port serves at / (a browser game's pages)
   --txn-timeout-ms <n>     a task's time budget in ms (default 100)
+  --workers <n>            worker threads that run tasks (default 0: the main thread runs them)
   --log-level <level>      debug | info (default) | warn | error
   -h, --help               this text
 `;
@@ -84,6 +85,7 @@ function parse(argv: readonly string[]): ParsedArgs {
       host: { type: "string" },
       "password-file": { type: "string" },
       "static-dir": { type: "string" },
+      workers: { type: "string" },
       "log-level": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -102,6 +104,7 @@ function parse(argv: readonly string[]): ParsedArgs {
   if (values.host !== undefined) config.host = values.host;
   if (values["password-file"] !== undefined) config.passwordFile = values["password-file"];
   if (values["static-dir"] !== undefined) config.staticDir = values["static-dir"];
+  if (values.workers !== undefined) config.workers = numberFlag("--workers", values.workers);
   if (values.prop !== undefined) config.appProperties = { ...(config.appProperties as object | undefined), ...properties(values.prop) };
   const logLevel = values["log-level"] ?? "info";
   if (!["debug", "info", "warn", "error"].includes(logLevel)) throw new Error(`--log-level must be debug, info, warn or error, got ${JSON.stringify(logLevel)}`);
@@ -146,9 +149,10 @@ async function start(args: ParsedArgs, io: CliIo): Promise<number> {
   const logger = new JsonLineLogger(io.err, args.logLevel);
   let fatal: ((error: unknown) => void) | undefined;
   const failed = new Promise<unknown>((resolveFailure) => (fatal = resolveFailure));
-  const server = await startServer({ ...args.config, app, logger, onFatal: (error) => fatal?.(error), onStartupProgress: progressLines(io) });
+  const server = await startServer({ ...args.config, app, appModule: resolve(args.appModule), logger, onFatal: (error) => fatal?.(error), onStartupProgress: progressLines(io) });
   io.out(
     `Shardless is running ${app.name} from ${args.appModule}\n` +
+      `  tasks: ${server.config.workers === 0 ? "on the main thread" : `on ${server.config.workers} worker thread(s)`}\n` +
       `  data: ${server.config.durability === "memory" ? "in memory (nothing is kept)" : resolve(server.config.dataDir)} (durability ${server.config.durability})\n` +
       `  ${server.initialized ? "new data store: initialize() ran" : `existing data store: ${server.resumedTasks} scheduled task(s) resumed`}\n` +
       `  ${server.tcpPort === null ? "no TCP listener" : `Darkstar protocol on tcp://${server.config.host}:${server.tcpPort}`}\n` +
