@@ -13,6 +13,13 @@ import { decodeOutcomes, encodeToWorker, fromWireError, type CommitDelta, type F
 const ID_BLOCK = 4096;
 /** Validated commits held for the workers past which they are sent even with no work to go along. */
 const MAX_HELD_COMMITS = 1024;
+/**
+ * Attempts per message to a worker. A turn's attempts go in several messages rather than one: the
+ * worker answers each as it finishes it, so this thread validates the first answers while the
+ * worker runs the rest, instead of each thread waiting for the other's whole batch (measured: one
+ * worker went from about 15k to about 21k transfers/s in-process, both threads busier).
+ */
+const ATTEMPTS_PER_MESSAGE = 64;
 /** How often the workers hear which clients are behind on reading. */
 const BACKLOG_REPORT_MS = 20;
 
@@ -180,13 +187,19 @@ export class WorkerPool implements TaskExecutor {
     this.lastDurableSent = Math.max(this.lastDurableSent, this.durableSeq);
     const backlogs = this.backlogReport();
     for (const slot of this.slots) {
-      const attempts = slot.queue;
+      const queued = slot.queue;
       slot.queue = [];
-      for (const attempt of attempts) this.pending.get(attempt.number)!.hold = committer.begin();
+      for (const attempt of queued) this.pending.get(attempt.number)!.hold = committer.begin();
       const ids: IdBlock | undefined = slot.wantsIds ? committer.allocateIdBlock(ID_BLOCK) : undefined;
       slot.wantsIds = false;
-      const envelope = encodeToWorker({ commits, lastSeq, durableSeq, ids, backlogs, attempts });
-      slot.worker.postMessage(envelope, [envelope.bin]);
+      // Commits, durability, ids and backlogs go with the first message only.
+      let first = true;
+      for (let start = 0; first || start < queued.length; start += ATTEMPTS_PER_MESSAGE) {
+        const attempts = queued.slice(start, start + ATTEMPTS_PER_MESSAGE);
+        const envelope = first ? encodeToWorker({ commits, lastSeq, durableSeq, ids, backlogs, attempts }) : encodeToWorker({ commits: [], lastSeq, durableSeq: 0, ids: undefined, backlogs: undefined, attempts });
+        slot.worker.postMessage(envelope, [envelope.bin]);
+        first = false;
+      }
     }
   }
 
