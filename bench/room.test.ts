@@ -7,11 +7,12 @@ import { startBaselineRoomServer, type RoomServer } from "./room-baseline.ts";
 import { joinBaseline, joinShardless } from "./room-clients.ts";
 import type { RoomSystemName } from "./room-loadgen.ts";
 import { startSystem } from "./system.ts";
+import { TEST_WORKERS } from "../packages/server/test/test-workers.ts";
 import { ROOM_SIZE, decodeMove, encodeMove, type Move, type RoomJoin, type RoomPlayer } from "./room-workload.ts";
 
 /** How each system starts in this process, and how its players join. */
 const SYSTEMS: Record<RoomSystemName, { start: () => Promise<RoomServer>; join: RoomJoin }> = {
-  shardless: { start: () => startSystem({ workload: "room", system: "shardless", accounts: 0, durability: "memory" }), join: joinShardless },
+  shardless: { start: () => startSystem({ workload: "room", system: "shardless", accounts: 0, durability: "memory", workers: TEST_WORKERS }), join: joinShardless },
   "baseline-memory": { start: startBaselineRoomServer, join: joinBaseline },
   colyseus: { start: startColyseusRoomServer, join: joinColyseus },
 };

@@ -6,6 +6,10 @@ import { encodeChannelId, type ServerMessage } from "@shardless/protocol";
 import { silentLogger, startServer } from "shardless";
 import { RawClient } from "../../packages/server/test/raw-client.ts";
 import HelloChannels from "./app.ts";
+import { withWorkers } from "../../packages/server/test/test-workers.ts";
+
+/** What worker threads import to learn the application's classes (when the test run has workers). */
+const APP_MODULE = new URL("./app.ts", import.meta.url).href;
 
 const text = (value: string) => new TextEncoder().encode(value);
 const asText = (message: ServerMessage) => (message.op === "CHANNEL_MESSAGE" ? `${message.channelId}:${new TextDecoder().decode(message.message)}` : message.op);
@@ -22,7 +26,7 @@ async function joined(client: RawClient): Promise<Map<string, bigint>> {
 
 describe("hello-channels", () => {
   it("joins sessions at login and fans channel messages out to every member", async () => {
-    const server = await startServer({ app: HelloChannels, durability: "memory", tcpPort: 0, httpPort: null, host: "127.0.0.1", logger: silentLogger });
+    const server = await startServer(withWorkers({ app: HelloChannels, durability: "memory", tcpPort: 0, httpPort: null, host: "127.0.0.1", logger: silentLogger }, APP_MODULE));
     after(() => server.close());
     const ann = await RawClient.login(server.tcpPort!, "ann");
     const annChannels = await joined(ann);

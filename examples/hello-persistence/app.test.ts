@@ -6,12 +6,16 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { ManualClock, silentLogger, startServer, type Server } from "shardless";
 import HelloPersistence, { type Tracker } from "./app.ts";
+import { withWorkers } from "../../packages/server/test/test-workers.ts";
+
+/** What worker threads import to learn the application's classes (when the test run has workers). */
+const APP_MODULE = new URL("./app.ts", import.meta.url).href;
 
 const dataDir = mkdtempSync(join(tmpdir(), "hello-persistence-"));
 after(() => rmSync(dataDir, { recursive: true, force: true }));
 
 async function start(clock: ManualClock): Promise<Server> {
-  return startServer({ app: HelloPersistence, dataDir, clock, logger: silentLogger, tcpPort: null, httpPort: null, appProperties: { periodMs: "1000" } });
+  return startServer(withWorkers({ app: HelloPersistence, dataDir, clock, logger: silentLogger, tcpPort: null, httpPort: null, appProperties: { periodMs: "1000" } }, APP_MODULE));
 }
 
 async function runFor(server: Server, clock: ManualClock, ms: number): Promise<void> {

@@ -6,6 +6,10 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { ManualClock, startServer, type Logger } from "shardless";
 import HelloTimer from "./app.ts";
+import { withWorkers } from "../../packages/server/test/test-workers.ts";
+
+/** What worker threads import to learn the application's classes (when the test run has workers). */
+const APP_MODULE = new URL("./app.ts", import.meta.url).href;
 
 const dataDir = mkdtempSync(join(tmpdir(), "hello-timer-"));
 after(() => rmSync(dataDir, { recursive: true, force: true }));
@@ -19,7 +23,7 @@ function ticks(): { logger: Logger; lines: string[] } {
 }
 
 async function run(clock: ManualClock, logger: Logger, ms: number): Promise<void> {
-  const server = await startServer({ app: HelloTimer, dataDir, clock, logger, tcpPort: null, httpPort: null });
+  const server = await startServer(withWorkers({ app: HelloTimer, dataDir, clock, logger, tcpPort: null, httpPort: null }, APP_MODULE));
   for (let t = 0; t < ms; t += 100) {
     await server.whenIdle();
     clock.advance(100);

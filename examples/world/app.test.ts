@@ -10,12 +10,16 @@ import { after, before, describe, it } from "node:test";
 import { connect, type Session } from "@shardless/client";
 import { ManualClock, SeededRandom, silentLogger, startServer, type Server, type StartServerOptions } from "shardless";
 import WorldApp from "./app.ts";
+import { withWorkers } from "../../packages/server/test/test-workers.ts";
 import { Bot, BotStats } from "./bot.ts";
 import { vetChat, MAX_CHAT_CHARS } from "./chat.ts";
 import { playerBinding, type Player } from "./player.ts";
 import { parseServerMessage, type ClientMessage, type ServerMessage } from "./protocol.ts";
 import { WorldView } from "./world-view.ts";
 import { distance, MOVE_BURST_UNITS, regionChannelName, SPEED_UNITS_PER_S, spawnPoint } from "./world-map.ts";
+
+/** What worker threads import to learn the application's classes (when the test run has workers). */
+const APP_MODULE = new URL("./app.ts", import.meta.url).href;
 
 const RESPAWN_MS = 1000;
 /** Application time that refills a whole move burst. */
@@ -148,16 +152,21 @@ async function walkTo(player: TestPlayer, clock: ManualClock, x: number, y: numb
 }
 
 async function start(options: Partial<StartServerOptions> & { clock: ManualClock }): Promise<{ server: Server; url: string }> {
-  const server = await startServer({
-    app: WorldApp,
-    durability: "memory",
-    tcpPort: null,
-    httpPort: 0,
-    host: "127.0.0.1",
-    logger: silentLogger,
-    appProperties: { respawnMs: String(RESPAWN_MS) },
-    ...options,
-  });
+  const server = await startServer(
+    withWorkers(
+      {
+        app: WorldApp,
+        durability: "memory",
+        tcpPort: null,
+        httpPort: 0,
+        host: "127.0.0.1",
+        logger: silentLogger,
+        appProperties: { respawnMs: String(RESPAWN_MS) },
+        ...options,
+      },
+      APP_MODULE,
+    ),
+  );
   return { server, url: `ws://127.0.0.1:${server.httpPort}/ws` };
 }
 

@@ -12,6 +12,10 @@ import { chromium, type Page } from "playwright-core";
 import { connect, type Session } from "@shardless/client";
 import { silentLogger, startServer } from "shardless";
 import WorldApp from "./app.ts";
+import { withWorkers } from "../../packages/server/test/test-workers.ts";
+
+/** What worker threads import to learn the application's classes (when the test run has workers). */
+const APP_MODULE = new URL("./app.ts", import.meta.url).href;
 
 const CHROMIUM = "/usr/bin/chromium";
 const PUBLIC_DIR = fileURLToPath(new URL("./public", import.meta.url));
@@ -70,7 +74,7 @@ async function waitUntilAt(page: Page, name: string, at: { x: number; y: number 
 describe("the world in a browser", () => {
   it("shows one player's keyboard moves to another, with chat, latency and tasks/s", async () => {
     assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: install Debian's chromium package (.ci/run does)`);
-    const server = await startServer({ app: WorldApp, durability: "memory", tcpPort: null, httpPort: 0, host: "127.0.0.1", logger: silentLogger, staticDir: PUBLIC_DIR });
+    const server = await startServer(withWorkers({ app: WorldApp, durability: "memory", tcpPort: null, httpPort: 0, host: "127.0.0.1", logger: silentLogger, staticDir: PUBLIC_DIR }, APP_MODULE));
     after(() => server.close());
     const baseUrl = `http://127.0.0.1:${server.httpPort}/`;
 

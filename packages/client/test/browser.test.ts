@@ -12,9 +12,12 @@ import { build } from "esbuild";
 import { chromium } from "playwright-core";
 import { silentLogger, startServer } from "shardless";
 import HelloChannels from "../../../examples/hello-channels/app.ts";
+import { withWorkers } from "../../server/test/test-workers.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const SDK_ENTRY = fileURLToPath(new URL("../src/index.ts", import.meta.url));
+/** What worker threads import to learn the application's classes (when the test run has workers). */
+const APP_MODULE = new URL("../../../examples/hello-channels/app.ts", import.meta.url).href;
 
 /** The SDK as one browser module; the Node-only transports stay out (they load lazily). */
 async function bundleSdk(): Promise<string> {
@@ -57,7 +60,7 @@ async function serve(html: string, sdk: string): Promise<HttpServer> {
 describe("client SDK in a browser", () => {
   it("logs in over WebSocket, joins channels, talks and logs out", async () => {
     assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: install Debian's chromium package (.ci/run does)`);
-    const server = await startServer({ app: HelloChannels, durability: "memory", tcpPort: null, httpPort: 0, host: "127.0.0.1", logger: silentLogger });
+    const server = await startServer(withWorkers({ app: HelloChannels, durability: "memory", tcpPort: null, httpPort: 0, host: "127.0.0.1", logger: silentLogger }, APP_MODULE));
     after(() => server.close());
     const http = await serve(page(`ws://127.0.0.1:${server.httpPort}/ws`), await bundleSdk());
     after(() => http.close());

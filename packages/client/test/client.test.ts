@@ -4,13 +4,17 @@ import { after, before, describe, it } from "node:test";
 import { connect, ConnectError, LoginFailedError, SessionClosedError, type Session, type SessionEvents } from "@shardless/client";
 import { PasswordFileAuthenticator, silentLogger, startServer, type Server } from "shardless";
 import HelloChannels from "../../../examples/hello-channels/app.ts";
+import { withWorkers } from "../../server/test/test-workers.ts";
+
+/** What worker threads import to learn the application's classes (when the test run has workers). */
+const APP_MODULE = new URL("../../../examples/hello-channels/app.ts", import.meta.url).href;
 
 let server: Server;
 before(async () => {
   const authenticator = PasswordFileAuthenticator.fromText(
     (await Promise.all(["ann", "bob", "cat", "dan"].map((name) => PasswordFileAuthenticator.hashLine(name, `${name}-pw`, 1024)))).join("\n"),
   );
-  server = await startServer({ app: HelloChannels, durability: "memory", tcpPort: 0, httpPort: 0, host: "127.0.0.1", logger: silentLogger, authenticator, disconnectDelayMs: 50 });
+  server = await startServer(withWorkers({ app: HelloChannels, durability: "memory", tcpPort: 0, httpPort: 0, host: "127.0.0.1", logger: silentLogger, authenticator, disconnectDelayMs: 50 }, APP_MODULE));
 });
 after(() => server.close());
 
@@ -78,7 +82,7 @@ for (const transport of ["tcp", "ws"] as const) {
 
 describe("client SDK errors", () => {
   it("fails to connect to a port nobody listens on, with ConnectError", async () => {
-    const probe = await startServer({ app: HelloChannels, durability: "memory", tcpPort: 0, httpPort: null, host: "127.0.0.1", logger: silentLogger });
+    const probe = await startServer(withWorkers({ app: HelloChannels, durability: "memory", tcpPort: 0, httpPort: null, host: "127.0.0.1", logger: silentLogger }, APP_MODULE));
     const port = probe.tcpPort!;
     await probe.close();
     await assert.rejects(connect({ url: `tcp://127.0.0.1:${port}`, name: "x" }), ConnectError);

@@ -7,6 +7,10 @@ import { connect, type Session, type SessionEvents } from "@shardless/client";
 import { startServer, type Logger, type Server } from "shardless";
 import HelloChannels from "../../../examples/hello-channels/app.ts";
 import { TcpProxy } from "./tcp-proxy.ts";
+import { withWorkers } from "../../server/test/test-workers.ts";
+
+/** What worker threads import to learn the application's classes (when the test run has workers). */
+const APP_MODULE = new URL("../../../examples/hello-channels/app.ts", import.meta.url).href;
 
 /** Keeps the server's log messages, so a test can wait for one. */
 class Notes implements Logger {
@@ -39,7 +43,7 @@ function record(session: Session): [keyof SessionEvents, unknown][] {
 
 async function serve(reconnectWindowMs: number): Promise<{ server: Server; notes: Notes }> {
   const notes = new Notes();
-  const server = await startServer({ app: HelloChannels, durability: "memory", tcpPort: 0, httpPort: 0, host: "127.0.0.1", logger: notes, reconnectWindowMs, disconnectDelayMs: 50 });
+  const server = await startServer(withWorkers({ app: HelloChannels, durability: "memory", tcpPort: 0, httpPort: 0, host: "127.0.0.1", logger: notes, reconnectWindowMs, disconnectDelayMs: 50 }, APP_MODULE));
   return { server, notes };
 }
 

@@ -55,7 +55,7 @@ class ChannelApp implements AppListener {
 }
 
 function server(options: Partial<StartServerOptions> = {}): Promise<Server> {
-  return testServer({ app: ChannelApp, clock: new SystemClock(), tcpPort: 0, host: "127.0.0.1", disconnectDelayMs: 50, ...options });
+  return testServer({ app: ChannelApp, clock: new SystemClock(), tcpPort: 0, host: "127.0.0.1", disconnectDelayMs: 50, ...options }, import.meta.url);
 }
 
 describe("channels", () => {

@@ -26,7 +26,7 @@ async function withDeque(server: Server, segmentCapacity?: number): Promise<void
 
 describe("ScalableDeque", () => {
   it("pushes, pops and peeks at both ends, and is empty again after", async () => {
-    const server = await testServer({ app: App });
+    const server = await testServer({ app: App }, import.meta.url);
     await withDeque(server, 4);
     assert.deepEqual(
       await server.run("empty", (ctx) => {
@@ -56,7 +56,7 @@ describe("ScalableDeque", () => {
   });
 
   it("matches an array under random operations across tasks, with tiny segments", async () => {
-    const server = await testServer({ app: App });
+    const server = await testServer({ app: App }, import.meta.url);
     const op = fc.oneof(
       fc.record({ kind: fc.constantFrom("pushBack" as const, "pushFront" as const), value: fc.integer() }),
       fc.record({ kind: fc.constantFrom("popBack" as const, "popFront" as const, "peekFront" as const, "peekBack" as const, "clear" as const) }),
@@ -111,7 +111,7 @@ describe("ScalableDeque", () => {
   });
 
   it("stores Refs, and refuses managed objects held directly", async () => {
-    const server = await testServer({ app: App });
+    const server = await testServer({ app: App }, import.meta.url);
     await withDeque(server);
     await server.run("push", (ctx) => deque<Ref<Item>>(ctx).pushBack(ctx.data.createReference(new Item("sword"))));
     assert.equal(await server.run("pop", (ctx) => deque<Ref<Item>>(ctx).popFront()!.get().name), "sword");
@@ -162,7 +162,7 @@ describe("ScalableDeque", () => {
 
   it("survives a restart on LMDB, and so does a ScalableList", async () => {
     const dataDir = tempDir();
-    const first = await testServer({ app: App, durability: "sync", dataDir });
+    const first = await testServer({ app: App, durability: "sync", dataDir }, import.meta.url);
     await first.run("fill", (ctx) => {
       const d = new ScalableDeque<string>({ segmentCapacity: 4 });
       const list = new ScalableList<string>({ maxLeafItems: 4, maxChildren: 4 });
@@ -176,7 +176,7 @@ describe("ScalableDeque", () => {
     });
     const listBefore = await first.run("read", (ctx) => [...ctx.data.getBinding<ScalableList<string>>("list")]);
     await first.close();
-    const second = await testServer({ app: App, durability: "sync", dataDir });
+    const second = await testServer({ app: App, durability: "sync", dataDir }, import.meta.url);
     const after = await second.run("read", (ctx) => {
       const d = deque<string>(ctx);
       const list = ctx.data.getBinding<ScalableList<string>>("list");

@@ -40,7 +40,7 @@ async function cause(promise: Promise<unknown>): Promise<unknown> {
 
 describe("ScalableList", () => {
   it("gets, sets, pushes, inserts and removes by index", async () => {
-    const server = await testServer({ app: App });
+    const server = await testServer({ app: App }, import.meta.url);
     await withList(server);
     assert.deepEqual(await server.run("empty", (ctx) => [list(ctx).size(), list(ctx).isEmpty(), [...list(ctx)]]), [0, true, []]);
     const result = await server.run("edit", (ctx) => {
@@ -60,7 +60,7 @@ describe("ScalableList", () => {
   });
 
   it("refuses indices out of range and managed objects as elements", async () => {
-    const server = await testServer({ app: App });
+    const server = await testServer({ app: App }, import.meta.url);
     await withList(server);
     await server.run("one", (ctx) => list(ctx).push(1));
     for (const body of [(l: ScalableList<number>) => l.get(1), (l: ScalableList<number>) => l.get(-1), (l: ScalableList<number>) => l.get(0.5), (l: ScalableList<number>) => l.set(1, 0), (l: ScalableList<number>) => l.insert(2, 0), (l: ScalableList<number>) => l.remove(1)]) {
@@ -71,7 +71,7 @@ describe("ScalableList", () => {
 
   it("matches an array under random operations across tasks, with nodes small enough to split and merge often", async () => {
     const store = new MemoryDataStore();
-    const server = await testServer({ app: App, store });
+    const server = await testServer({ app: App, store }, import.meta.url);
     const op = fc.oneof(
       { weight: 4, arbitrary: fc.record({ kind: fc.constant("insert" as const), at: fc.nat(), value: fc.integer() }) },
       { weight: 3, arbitrary: fc.record({ kind: fc.constant("remove" as const), at: fc.nat() }) },
@@ -119,7 +119,7 @@ describe("ScalableList", () => {
 
   it("holds 20,000 elements in many nodes and shrinks back as they are removed", async () => {
     const store = new MemoryDataStore();
-    const server = await testServer({ app: App, store });
+    const server = await testServer({ app: App, store }, import.meta.url);
     await withList(server);
     const empty = storedObjects(store);
     for (let batch = 0; batch < 4; batch++) {

@@ -89,7 +89,7 @@ const COLLIDING: [ScalableKey, ScalableKey][] = [
 
 describe("ScalableMap", () => {
   it("gets, sets, overwrites and deletes like a Map, across tasks", async () => {
-    const server = await testServer({ app: App });
+    const server = await testServer({ app: App }, import.meta.url);
     await withMap(server);
     assert.deepEqual(
       await server.run("empty", (ctx) => [map(ctx).size(), map(ctx).isEmpty(), map(ctx).get("a"), map(ctx).has("a"), map(ctx).delete("a"), [...map(ctx)]]),
@@ -105,7 +105,7 @@ describe("ScalableMap", () => {
   });
 
   it("keeps 1, '1' and 1n apart, folds -0 into 0, and finds NaN", async () => {
-    const server = await testServer({ app: App });
+    const server = await testServer({ app: App }, import.meta.url);
     await withMap(server);
     await server.run("put", (ctx) => {
       const m = map<ScalableKey>(ctx);
@@ -119,7 +119,7 @@ describe("ScalableMap", () => {
   });
 
   it("refuses keys it cannot store and managed objects as values, naming the call", async () => {
-    const server = await testServer({ app: App });
+    const server = await testServer({ app: App }, import.meta.url);
     await withMap(server);
     for (const key of [null, undefined, {}, true, Symbol("s"), "\ud800", 2n ** 64n]) {
       const cause = await failure(server.run("bad key", (ctx) => map<ScalableKey>(ctx).set(key as ScalableKey, 1)));
@@ -133,7 +133,7 @@ describe("ScalableMap", () => {
   });
 
   it("stores Refs as values, and is itself held by Ref inside another managed object", async () => {
-    const server = await testServer({ app: App });
+    const server = await testServer({ app: App }, import.meta.url);
     await server.run("create", (ctx) => {
       const members = new ScalableMap<string, Ref<Player>>();
       members.set("ann", ctx.data.createReference(new Player("Ann")));
@@ -143,7 +143,7 @@ describe("ScalableMap", () => {
   });
 
   it("saves a value changed in place, as a field of a managed object would be", async () => {
-    const server = await testServer({ app: App });
+    const server = await testServer({ app: App }, import.meta.url);
     await withMap(server);
     await server.run("put", (ctx) => map<string, { score: number }>(ctx).set("ann", { score: 1 }));
     await server.run("bump", (ctx) => map<string, { score: number }>(ctx).get("ann")!.score++);
@@ -152,7 +152,7 @@ describe("ScalableMap", () => {
 
   it("holds keys whose hashes collide, and iterates them once each", async () => {
     for (const [a, b] of COLLIDING) assert.equal(hashKey(a), hashKey(b), `${String(a)} and ${String(b)} collide`);
-    const server = await testServer({ app: App });
+    const server = await testServer({ app: App }, import.meta.url);
     await withMap(server, { maxBucketEntries: 8, minConcurrency: 1 });
     const keys = COLLIDING.flat();
     await server.run("put", (ctx) => {
@@ -173,7 +173,7 @@ describe("ScalableMap", () => {
 
   it("matches a JS Map under random operations across tasks, with tiny buckets that split and merge", async () => {
     const store = new MemoryDataStore();
-    const server = await testServer({ app: App, store });
+    const server = await testServer({ app: App, store }, import.meta.url);
     const key = fc.oneof(fc.integer({ min: -20, max: 20 }), fc.constantFrom("a", "b", "", "1", "🙂", "k".repeat(40)), fc.bigInt({ min: -5n, max: 5n }), fc.constantFrom(NaN, 0.5, -0));
     const op = fc.oneof(
       { weight: 6, arbitrary: fc.record({ kind: fc.constant("set" as const), key, value: fc.integer() }) },
@@ -225,7 +225,7 @@ describe("ScalableMap", () => {
 
   it("splits into many buckets for 20,000 entries and merges back as they are removed", async () => {
     const store = new MemoryDataStore();
-    const server = await testServer({ app: App, store });
+    const server = await testServer({ app: App, store }, import.meta.url);
     await withMap(server);
     const empty = storedObjects(store);
     const batch = 4000;
@@ -254,7 +254,7 @@ describe("ScalableMap", () => {
   });
 
   it("iterates while the same task deletes what it has seen", async () => {
-    const server = await testServer({ app: App });
+    const server = await testServer({ app: App }, import.meta.url);
     await withMap(server, { maxBucketEntries: 8 });
     await server.run("fill", (ctx) => {
       for (let i = 0; i < 500; i++) map<number, number>(ctx).set(i, i);
@@ -272,7 +272,7 @@ describe("ScalableMap", () => {
   });
 
   it("offers forEach, keys, values and entries in one order", async () => {
-    const server = await testServer({ app: App });
+    const server = await testServer({ app: App }, import.meta.url);
     await withMap(server);
     const result = await server.run("walk", (ctx) => {
       const m = map<string, number>(ctx);
@@ -291,7 +291,7 @@ describe("ScalableMap", () => {
   });
 
   it("keeps an iterator in a task that walks in slices, under concurrent changes: none twice, stable ones all", async () => {
-    const server = await testServer({ app: App });
+    const server = await testServer({ app: App }, import.meta.url);
     await withMap(server, { maxBucketEntries: 16 });
     await server.run("fill", (ctx) => {
       for (let i = 0; i < 3000; i++) map<string, number>(ctx).set(`k${i}`, i);
@@ -335,7 +335,7 @@ describe("ScalableMap", () => {
 
   it("clears a large map, removing its buckets in the background", async () => {
     const store = new MemoryDataStore();
-    const server = await testServer({ app: App, store });
+    const server = await testServer({ app: App, store }, import.meta.url);
     await withMap(server, { maxBucketEntries: 8 });
     const empty = storedObjects(store);
     await server.run("fill", (ctx) => {
@@ -351,7 +351,7 @@ describe("ScalableMap", () => {
 
   it("survives a restart on LMDB, with an iterator continued after it", async () => {
     const dataDir = tempDir();
-    const first = await testServer({ app: App, durability: "sync", dataDir });
+    const first = await testServer({ app: App, durability: "sync", dataDir }, import.meta.url);
     await withMap(first, { maxBucketEntries: 16 });
     await first.run("fill", (ctx) => {
       for (let i = 0; i < 2000; i++) map<string, number>(ctx).set(`k${i}`, i);
@@ -365,7 +365,7 @@ describe("ScalableMap", () => {
       return Array.from({ length: 700 }, () => cursor.next().value![0]);
     });
     await first.close();
-    const second = await testServer({ app: App, durability: "sync", dataDir });
+    const second = await testServer({ app: App, durability: "sync", dataDir }, import.meta.url);
     const after = await second.run("rest of walk", (ctx) => {
       const cursor = ctx.data.getBinding<ScalableIterator<[string, number]>>("cursor");
       return [...cursor].map(([key]) => key);
@@ -384,7 +384,7 @@ describe("ScalableMap", () => {
 describe("ScalableSet", () => {
   it("adds, finds and deletes members, and matches a JS Set under random operations", async () => {
     const store = new MemoryDataStore();
-    const server = await testServer({ app: App, store });
+    const server = await testServer({ app: App, store }, import.meta.url);
     const baseline = storedObjects(store);
     await fc.assert(
       fc.asyncProperty(fc.array(fc.record({ add: fc.boolean(), member: fc.oneof(fc.integer({ min: 0, max: 60 }), fc.string({ maxLength: 2 })) }), { maxLength: 150 }), async (ops) => {

@@ -33,7 +33,7 @@ async function removeBinding(server: Server, name: string): Promise<void> {
 describe("collections in the store", () => {
   it("leaves no internal object after 100,000 entries are inserted and removed, and none after the map is removed", async () => {
     const store = new MemoryDataStore();
-    const server = await testServer({ app: App, store });
+    const server = await testServer({ app: App, store }, import.meta.url);
     const before = storedObjects(store);
     await server.run("create", (ctx) => ctx.data.setBinding("map", new ScalableMap<number, string>()));
     const empty = storedObjects(store);
@@ -59,7 +59,7 @@ describe("collections in the store", () => {
 
   it("removes a large collection in background slices without leaking", async () => {
     const store = new MemoryDataStore();
-    const server = await testServer({ app: App, store });
+    const server = await testServer({ app: App, store }, import.meta.url);
     const before = storedObjects(store);
     // Tiny buckets make thousands of objects: more than one removal task can take.
     await server.run("create", (ctx) => ctx.data.setBinding("set", new ScalableSet<number>({ maxBucketEntries: 8, minConcurrency: 256 })));
@@ -77,7 +77,7 @@ describe("collections in the store", () => {
 
   it("leaves nothing of a list or a deque once they are emptied and removed", async () => {
     const store = new MemoryDataStore();
-    const server = await testServer({ app: App, store });
+    const server = await testServer({ app: App, store }, import.meta.url);
     const before = storedObjects(store);
     await server.run("create", (ctx) => {
       ctx.data.setBinding("list", new ScalableList<number>({ maxLeafItems: 8, maxChildren: 4 }));

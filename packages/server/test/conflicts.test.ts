@@ -84,7 +84,7 @@ describe("conflict profiling", () => {
   });
 
   it("serves the profile at /conflicts", async () => {
-    const server = await testServer({ app: App, clock: new SystemClock(), httpPort: 0, host: "127.0.0.1" });
+    const server = await testServer({ app: App, clock: new SystemClock(), httpPort: 0, host: "127.0.0.1" }, import.meta.url);
     let attempts = 0;
     await server.run("contended", () => {
       // Conflicts need tasks running side by side (workers); thrown here, the kernel treats it the same.

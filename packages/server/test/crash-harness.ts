@@ -47,6 +47,8 @@ export interface CrashHarnessOptions {
    * with it must report anomalies, which shows that the checks can fail.
    */
   readonly durability?: "sync" | "relaxed" | "memory";
+  /** Worker threads the server runs its tasks on (default 0: the main thread). */
+  readonly workers?: number;
   /** Progress lines. */
   readonly log?: (line: string) => void;
 }
@@ -234,6 +236,7 @@ export async function runCrashHarness(options: CrashHarnessOptions): Promise<Cra
     "start", APP, "--data-dir", options.dataDir, "--durability", options.durability ?? "sync", "--tcp-port", "0", "--http-port", "0", "--host", "127.0.0.1",
     // The audit reads every record in one task: give it time.
     "--txn-timeout-ms", "60000", "--prop", `accounts=${accounts}`, "--prop", "beatMs=50",
+    "--workers", String(options.workers ?? 0),
   ];
 
   const transfers = new Map<number, TransferState>();

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { runCrashHarness } from "./crash-harness.ts";
-import { tempDir } from "./helpers.ts";
+import { TEST_WORKERS, tempDir } from "./helpers.ts";
 
 const KILLS = 6;
 // A fixed seed in CI; CRASH_SEED replays another plan.
@@ -12,7 +12,7 @@ const SEED = Number(process.env.CRASH_SEED ?? 20_240_606);
 describe("crash safety of the transfer workload", () => {
   it(`survives ${KILLS} kill -9s under load, at start-up and during recovery (seed ${SEED})`, { timeout: 120_000 }, async () => {
     const lines: string[] = [];
-    const report = await runCrashHarness({ kills: KILLS, seed: SEED, dataDir: tempDir(), maxLoadMs: 900, log: (line) => lines.push(line) });
+    const report = await runCrashHarness({ kills: KILLS, seed: SEED, dataDir: tempDir(), maxLoadMs: 900, workers: TEST_WORKERS, log: (line) => lines.push(line) });
     assert.deepEqual(report.anomalies, [], `seed ${SEED}:\n${lines.join("\n")}`);
     // A run that checked nothing proves nothing: each kind of kill happened, and the checks ran.
     assert.ok(report.killsByMode.load >= 1 && report.killsByMode.startup >= 1 && report.killsByMode.recovery >= 1, JSON.stringify(report.killsByMode));

@@ -7,7 +7,7 @@ import { LmdbDataStore, ManualClock, silentLogger, startServer } from "shardless
 import CrashApp, { type Counter, type InitRuns } from "./fixtures/crash-app.ts";
 import { ChildServer } from "./child-server.ts";
 import { RawClient } from "./raw-client.ts";
-import { tempDir } from "./helpers.ts";
+import { TEST_WORKERS, tempDir, withWorkers } from "./helpers.ts";
 
 const APP = fileURLToPath(new URL("./fixtures/crash-app.ts", import.meta.url));
 const KILLS = 5;
@@ -15,7 +15,7 @@ const KILLS = 5;
 describe("crash safety", () => {
   it(`keeps every acknowledged commit across ${KILLS} kill -9s, and resumes scheduled tasks`, async () => {
     const dataDir = tempDir();
-    const args = ["start", APP, "--data-dir", dataDir, "--durability", "sync", "--tcp-port", "0", "--http-port", "0", "--host", "127.0.0.1", "--prop", "tickMs=5", "--prop", "alarmMs=1500"];
+    const args = ["start", APP, "--data-dir", dataDir, "--durability", "sync", "--tcp-port", "0", "--http-port", "0", "--host", "127.0.0.1", "--prop", "tickMs=5", "--prop", "alarmMs=1500", "--workers", String(TEST_WORKERS)];
     const seen: number[] = [];
     let alarmFired = false;
     for (let kill = 0; kill <= KILLS; kill++) {
@@ -55,7 +55,7 @@ describe("crash safety", () => {
     assert.ok(alarmFired, "the one-shot task scheduled at initialize fired, across restarts");
 
     // Open the data directly: every acknowledged tick is there, and initialize ran once.
-    const server = await startServer({ app: CrashApp, dataDir, durability: "sync", clock: new ManualClock(), logger: silentLogger, tcpPort: null, httpPort: null });
+    const server = await startServer(withWorkers({ app: CrashApp, dataDir, durability: "sync", clock: new ManualClock(), logger: silentLogger, tcpPort: null, httpPort: null }, import.meta.url));
     try {
       const [counter, initRuns] = await server.run("inspect", (ctx) => [
         ctx.data.getBinding<Counter>("counter").value,

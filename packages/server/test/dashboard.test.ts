@@ -24,7 +24,7 @@ import {
 import type { DashboardSnapshot } from "../src/dashboard/dashboard-data.ts";
 import { growth, quantile, total } from "../src/dashboard/dashboard-math.js";
 import { RawClient } from "./raw-client.ts";
-import { tempDir, testServer } from "./helpers.ts";
+import { RunTally, tempDir, testServer } from "./helpers.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const ARTIFACT = fileURLToPath(new URL("../../../.tmp/artifacts/dashboard.png", import.meta.url));
@@ -32,16 +32,11 @@ const DOCS_SCREENSHOT = fileURLToPath(new URL("../../../docs/dashboard.png", imp
 /** A safety net for waiting on the page, not a measure of anything. */
 const WAIT_MS = 20_000;
 
-/**
- * Messages that have had their one conflict. A message whose text starts with `contend` aborts its
- * first attempt with a conflict on the scoreboard, as a task running beside another would, and
- * commits when retried: tasks run one at a time on the main thread, so real conflicts need workers.
- */
-const contended = new Set<string>();
-
 @managed("dashboard.Scoreboard")
 class Scoreboard {
   messages = 0;
+  /** The tally (see RunTally) of the messages that have had their one conflict: the `tally` property. */
+  constructor(readonly contended: string) {}
 }
 
 @managed("dashboard.Echo")
@@ -51,8 +46,10 @@ class Echo implements ClientSessionListener {
   receivedMessage(ctx: TaskContext, message: Uint8Array): void {
     const board = ctx.data.getBinding<Scoreboard>("scoreboard");
     const text = new TextDecoder().decode(message);
-    if (text.startsWith("contend") && !contended.has(text)) {
-      contended.add(text);
+    // A message whose text starts with `contend` aborts its first attempt with a conflict on the
+    // scoreboard, as a task running beside another would, and commits when retried: the test's
+    // messages never run side by side, so they would not conflict of themselves.
+    if (text.startsWith("contend") && RunTally.record(board.contended, text) === 1) {
       throw new TransactionConflictError("simulated", { on: { kind: "object", id: ctx.data.getObjectId(board), binding: "a.scoreboard" } });
     }
     board.messages++;
@@ -66,8 +63,8 @@ class Echo implements ClientSessionListener {
 
 @managed("dashboard.App")
 class App implements AppListener {
-  initialize(ctx: TaskContext): void {
-    ctx.data.setBinding("scoreboard", new Scoreboard());
+  initialize(ctx: TaskContext, props: Readonly<Record<string, string>>): void {
+    ctx.data.setBinding("scoreboard", new Scoreboard(props.tally!));
     ctx.channels.createChannel("lobby", null, Delivery.RELIABLE);
   }
 
@@ -116,8 +113,9 @@ interface PageDocument {
 
 describe("the dashboard", () => {
   it("serves its figures as JSON: totals by task type, aborts, histograms, sessions, traffic, store, hot objects", async () => {
-    // A generous time budget: the exact counts below must not depend on how loaded the machine is.
-    const server = await testServer({ app: App, dataDir: tempDir(), durability: "relaxed", clock: new SystemClock(), txnTimeoutMs: 10_000, tcpPort: 0, httpPort: 0, host: "127.0.0.1" });
+    // A generous time budget and no checkpoint of application time (a batch that holds no task):
+    // the exact counts below must not depend on how loaded the machine is, or how long start-up takes.
+    const server = await testServer({ app: App, appProperties: { tally: new RunTally().path }, dataDir: tempDir(), durability: "relaxed", clock: new SystemClock(), txnTimeoutMs: 10_000, appTimeCheckpointMs: 3_600_000, tcpPort: 0, httpPort: 0, host: "127.0.0.1" }, import.meta.url);
     const port = server.httpPort!;
     const scoreboardId = await server.run("id", (ctx) => ctx.data.getObjectId(ctx.data.getBinding<Scoreboard>("scoreboard")).toString());
     const before = await dashboardData(port);
@@ -182,8 +180,8 @@ describe("the dashboard", () => {
   });
 
   it("keeps each server's figures apart in one process", async () => {
-    const busy = await testServer({ app: App, clock: new SystemClock(), tcpPort: 0, httpPort: 0, host: "127.0.0.1" });
-    const quiet = await testServer({ app: App, clock: new SystemClock(), tcpPort: null, httpPort: 0, host: "127.0.0.1" });
+    const busy = await testServer({ app: App, appProperties: { tally: new RunTally().path }, clock: new SystemClock(), tcpPort: 0, httpPort: 0, host: "127.0.0.1" }, import.meta.url);
+    const quiet = await testServer({ app: App, appProperties: { tally: new RunTally().path }, clock: new SystemClock(), tcpPort: null, httpPort: 0, host: "127.0.0.1" }, import.meta.url);
     const client = await RawClient.login(busy.tcpPort!, "bob");
     await echo(client, "hi");
     await busy.whenIdle();
@@ -216,7 +214,7 @@ describe("the dashboard", () => {
 
   it("shows a server under load in a real browser: throughput, latency, aborts, hot objects, sessions, charts", async () => {
     assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: install Debian's chromium package (.ci/run does)`);
-    const server = await testServer({ app: App, dataDir: tempDir(), durability: "relaxed", clock: new SystemClock(), tcpPort: 0, httpPort: 0, host: "127.0.0.1" });
+    const server = await testServer({ app: App, appProperties: { tally: new RunTally().path }, dataDir: tempDir(), durability: "relaxed", clock: new SystemClock(), tcpPort: 0, httpPort: 0, host: "127.0.0.1" }, import.meta.url);
     const clients = await Promise.all(["ann", "bob", "cyd"].map((name) => RawClient.login(server.tcpPort!, name)));
     after(() => clients.forEach((client) => client.close()));
 

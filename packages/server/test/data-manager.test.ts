@@ -42,7 +42,7 @@ class NotManaged {
 
 describe("DataManager", () => {
   it("binds, reads and rebinds names across tasks", async () => {
-    const server = await testServer({ app: App });
+    const server = await testServer({ app: App }, import.meta.url);
     await server.run("bind", (ctx) => ctx.data.setBinding("box", new Box(1)));
     assert.equal(await server.run("read", (ctx) => ctx.data.getBinding<Box>("box").value), 1);
     await server.run("rebind", (ctx) => {
@@ -54,7 +54,7 @@ describe("DataManager", () => {
   });
 
   it("reports an unbound name with NameNotBoundError, not retried", async () => {
-    const server = await testServer({ app: App });
+    const server = await testServer({ app: App }, import.meta.url);
     let attempts = 0;
     const cause = await failure(
       server.run("missing", (ctx) => {
@@ -68,7 +68,7 @@ describe("DataManager", () => {
   });
 
   it("removes bindings but not the objects they named", async () => {
-    const server = await testServer({ app: App });
+    const server = await testServer({ app: App }, import.meta.url);
     const ref = await server.run("setup", (ctx) => {
       const box = new Box(5);
       ctx.data.setBinding("box", box);
@@ -81,7 +81,7 @@ describe("DataManager", () => {
   });
 
   it("iterates bound names in UTF-8 byte order, seeing the task's own changes", async () => {
-    const server = await testServer({ app: App });
+    const server = await testServer({ app: App }, import.meta.url);
     await server.run("setup", (ctx) => {
       for (const name of ["b", "a", "\u00e9", "z", "", "\u{1F600}", "\uFFFD"]) ctx.data.setBinding(name, new Box());
     });
@@ -98,13 +98,13 @@ describe("DataManager", () => {
   });
 
   it("hides service bindings from the application's iteration", async () => {
-    const server = await testServer({ app: App });
+    const server = await testServer({ app: App }, import.meta.url);
     // initialize bound the app listener under a service binding: the application sees none.
     assert.equal(await server.run("scan", (ctx) => ctx.data.nextBoundName()), undefined);
   });
 
   it("detects modification without markForUpdate, including nested values", async () => {
-    const server = await testServer({ app: App });
+    const server = await testServer({ app: App }, import.meta.url);
     await server.run("setup", (ctx) => ctx.data.setBinding("box", new Box()));
     await server.run("mutate", (ctx) => {
       ctx.data.getBinding<Box>("box").items.push(1, 2);
@@ -114,7 +114,7 @@ describe("DataManager", () => {
 
   it("writes an unchanged object only when marked for update", async () => {
     const store = new MemoryDataStore();
-    const server = await testServer({ app: App, store });
+    const server = await testServer({ app: App, store }, import.meta.url);
     const id = await server.run("setup", (ctx) => {
       const box = new Box();
       ctx.data.setBinding("box", box);
@@ -135,7 +135,7 @@ describe("DataManager", () => {
   });
 
   it("gives one JS object per managed object within a task, and equal ids for equal objects", async () => {
-    const server = await testServer({ app: App });
+    const server = await testServer({ app: App }, import.meta.url);
     await server.run("setup", (ctx) => {
       const parent = new Box(1);
       parent.child = ctx.data.createReference(new Box(2));
@@ -153,7 +153,7 @@ describe("DataManager", () => {
   });
 
   it("hands out 64-bit ids in partition 0 that are never reused", async () => {
-    const server = await testServer({ app: App });
+    const server = await testServer({ app: App }, import.meta.url);
     const first = await server.run("create", (ctx) => {
       const box = new Box();
       const id = ctx.data.getObjectId(box);
@@ -167,7 +167,7 @@ describe("DataManager", () => {
   });
 
   it("removes objects, calling removingObject first, and leaves dangling bindings and Refs", async () => {
-    const server = await testServer({ app: App });
+    const server = await testServer({ app: App }, import.meta.url);
     const childRef = await server.run("setup", (ctx) => {
       const parent = new Parent();
       const child = ctx.data.createReference(new Box(3));
@@ -187,7 +187,7 @@ describe("DataManager", () => {
   });
 
   it("refuses objects that are not managed", async () => {
-    const server = await testServer({ app: App });
+    const server = await testServer({ app: App }, import.meta.url);
     for (const body of [
       (ctx: TaskContext) => ctx.data.setBinding("x", new NotManaged()),
       (ctx: TaskContext) => ctx.data.createReference(new NotManaged()),
@@ -199,7 +199,7 @@ describe("DataManager", () => {
   });
 
   it("names the field path of a value that cannot be stored, at commit", async () => {
-    const server = await testServer({ app: App });
+    const server = await testServer({ app: App }, import.meta.url);
     const cause = await failure(
       server.run("store a function", (ctx) => {
         const box = new Box();
@@ -213,7 +213,7 @@ describe("DataManager", () => {
   });
 
   it("refuses use outside a task, and objects carried over from another task", async () => {
-    const server = await testServer({ app: App });
+    const server = await testServer({ app: App }, import.meta.url);
     let kept: TaskContext | undefined;
     const { ref, box } = await server.run("setup", (ctx) => {
       kept = ctx;
@@ -228,7 +228,7 @@ describe("DataManager", () => {
   });
 
   it("fails a handler that returns a Promise, with a clear error", async () => {
-    const server = await testServer({ app: App });
+    const server = await testServer({ app: App }, import.meta.url);
     // eslint-disable-next-line @typescript-eslint/require-await
     const cause = await failure(server.run("async", async (ctx) => ctx.data.setBinding("x", new Box())));
     assert.ok(cause instanceof AsyncHandlerError && /synchronous/.test(cause.message));
@@ -237,7 +237,7 @@ describe("DataManager", () => {
 
   it("writes ctx.log lines only when the task commits", async () => {
     const logger = new CapturingLogger();
-    const server = await testServer({ app: App, logger });
+    const server = await testServer({ app: App, logger }, import.meta.url);
     await server.run("logs", (ctx) => ctx.log.info("committed line", { n: 1 }));
     await failure(
       server.run("logs then fails", (ctx) => {
@@ -252,7 +252,7 @@ describe("DataManager", () => {
   });
 
   it("gives a task one logical time", async () => {
-    const server = await testServer({ app: App });
+    const server = await testServer({ app: App }, import.meta.url);
     const [a, b] = await server.run("now", (ctx) => [ctx.now(), ctx.now()]);
     assert.equal(a, b);
     assert.equal(a, server.appTimeMs());

@@ -7,10 +7,12 @@
  * It sends `{ ready: { tcpPort, httpPort } }` once listening, answers `{ cmd: "stats" }` with
  * `{ stats: FuzzServerStats }` (after a full garbage collection when `gc: true`), and exits after
  * `{ cmd: "close" }`. Configuration: the defaults, on an in-memory store, except a short
- * `disconnectDelayMs` so that refused connections go quickly.
+ * `disconnectDelayMs` so that refused connections go quickly, and the worker threads of the test
+ * run (SHARDLESS_TEST_WORKERS, which the child inherits).
  */
 import { silentLogger, startServer, type SessionCounters } from "shardless";
 import EchoApp from "./fixtures/echo-app.ts";
+import { withWorkers } from "./test-workers.ts";
 
 /** What the child reports about itself. */
 export interface FuzzServerStats {
@@ -26,7 +28,7 @@ export type FuzzServerCommand = { readonly cmd: "stats"; readonly gc: boolean } 
 
 if (process.send !== undefined) {
   const send = process.send.bind(process);
-  const server = await startServer({ app: EchoApp, durability: "memory", tcpPort: 0, httpPort: 0, host: "127.0.0.1", logger: silentLogger, disconnectDelayMs: 100 });
+  const server = await startServer(withWorkers({ app: EchoApp, durability: "memory", tcpPort: 0, httpPort: 0, host: "127.0.0.1", logger: silentLogger, disconnectDelayMs: 100 }, new URL("./fixtures/echo-app.ts", import.meta.url).href));
   const gc = (globalThis as { gc?: () => void }).gc;
   process.on("message", (command: FuzzServerCommand) => {
     if (command.cmd === "stats") {

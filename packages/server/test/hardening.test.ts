@@ -19,7 +19,7 @@ import {
   type StartServerOptions,
   type TaskContext,
 } from "shardless";
-import { CapturingLogger, eventually, testServer } from "./helpers.ts";
+import { CapturingLogger, eventually, testServer, withWorkers } from "./helpers.ts";
 import { RawClient } from "./raw-client.ts";
 
 @managed("hard.Journal")
@@ -56,7 +56,7 @@ class App implements AppListener {
 }
 
 function server(options: Partial<StartServerOptions> = {}): Promise<Server> {
-  return testServer({ app: App, clock: new SystemClock(), tcpPort: 0, host: "127.0.0.1", disconnectDelayMs: 100, ...options });
+  return testServer({ app: App, clock: new SystemClock(), tcpPort: 0, host: "127.0.0.1", disconnectDelayMs: 100, ...options }, import.meta.url);
 }
 
 const journal = (s: Server) => s.run("journal", (ctx) => [...ctx.data.getBinding<Journal>("journal").lines]);
@@ -145,7 +145,7 @@ describe("hardening", () => {
 
   it("writes no failure to the log when it shuts down with sessions connected", async () => {
     const logger = new CapturingLogger();
-    const s = await startServer({ app: App, durability: "memory", tcpPort: 0, httpPort: null, host: "127.0.0.1", logger });
+    const s = await startServer(withWorkers({ app: App, durability: "memory", tcpPort: 0, httpPort: null, host: "127.0.0.1", logger }, import.meta.url));
     const client = await RawClient.login(s.tcpPort!, "stayer");
     await client.next();
     await s.close();
@@ -156,9 +156,9 @@ describe("hardening", () => {
   });
 
   it("reports an HTTP port in use as a start-up error, not a crash", async () => {
-    const taken = await startServer({ app: App, durability: "memory", tcpPort: null, httpPort: 0, host: "127.0.0.1", logger: new CapturingLogger() });
+    const taken = await startServer(withWorkers({ app: App, durability: "memory", tcpPort: null, httpPort: 0, host: "127.0.0.1", logger: new CapturingLogger() }, import.meta.url));
     try {
-      await assert.rejects(startServer({ app: App, durability: "memory", tcpPort: null, httpPort: taken.httpPort, host: "127.0.0.1", logger: new CapturingLogger() }), /EADDRINUSE/);
+      await assert.rejects(startServer(withWorkers({ app: App, durability: "memory", tcpPort: null, httpPort: taken.httpPort, host: "127.0.0.1", logger: new CapturingLogger() }, import.meta.url)), /EADDRINUSE/);
     } finally {
       await taken.close();
     }

@@ -1,16 +1,62 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import assert from "node:assert/strict";
 import { after } from "node:test";
 import { bareKernel, type BareKernelOptions } from "./kernel-helpers.ts";
 import { ManualClock, TaskFailedError, silentLogger, startServer, type Logger, type Server, type StartServerOptions } from "shardless";
+import { withWorkers } from "./test-workers.ts";
 
 /** A fresh temporary directory, removed when the test file ends. */
 export function tempDir(prefix = "shardless-test-"): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   after(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
+}
+
+/**
+ * What test tasks did, recorded outside the data (which an aborted or failed attempt never changes)
+ * and outside any one thread's memory (a task runs on the main thread or on a worker): each record
+ * is a line appended to a file. Tasks keep the file's {@link path} in a field and call
+ * {@link RunTally.record}; the test reads the records back.
+ */
+export class RunTally {
+  /** The file: what tasks store and pass to {@link RunTally.record}. */
+  readonly path = join(tempDir("shardless-tally-"), "tally");
+
+  /** Appends `entry` to the tally at `path`; returns how many times it is there now, this time included. */
+  static record(path: string, entry: string): number {
+    appendFileSync(path, `${JSON.stringify(entry)}\n`);
+    return RunTally.read(path).filter((each) => each === entry).length;
+  }
+
+  /** Every entry recorded, in the order recorded. */
+  entries(): string[] {
+    return RunTally.read(this.path);
+  }
+
+  /** How many times `entry` was recorded. */
+  count(entry: string): number {
+    return this.entries().filter((each) => each === entry).length;
+  }
+
+  /** How many times each entry was recorded. */
+  counts(): Record<string, number> {
+    const counts: Record<string, number> = {};
+    for (const entry of this.entries()) counts[entry] = (counts[entry] ?? 0) + 1;
+    return counts;
+  }
+
+  private static read(path: string): string[] {
+    let text: string;
+    try {
+      text = readFileSync(path, "utf8");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+      throw error;
+    }
+    return text.split("\n").filter((line) => line !== "").map((line) => JSON.parse(line) as string);
+  }
 }
 
 /** A logger that keeps every record, for assertions. */
@@ -47,14 +93,20 @@ export async function eventually<T>(what: string, probe: () => Promise<T>, accep
   }
 }
 
-/** Starts a server on an in-memory store and a manual clock unless told otherwise; closed after the file. */
-export async function testServer(options: StartServerOptions): Promise<Server> {
-  const server = await startServer({ durability: "memory", clock: new ManualClock(), logger: silentLogger, tcpPort: null, httpPort: null, ...options });
+/**
+ * Starts a server on an in-memory store and a manual clock unless told otherwise; closed after the
+ * file. It runs its tasks on this run's worker threads (see {@link withWorkers}), which import
+ * `appModule`: the calling test file's `import.meta.url`.
+ */
+export async function testServer(options: StartServerOptions, appModule: string): Promise<Server> {
+  const server = await startServer(withWorkers({ durability: "memory", clock: new ManualClock(), logger: silentLogger, tcpPort: null, httpPort: null, ...options }, appModule));
   after(() => server.close());
   return server;
 }
 
 export { silentLogger };
+
+export { TEST_WORKERS, withWorkers } from "./test-workers.ts";
 
 export { ControlledStore } from "./kernel-helpers.ts";
 

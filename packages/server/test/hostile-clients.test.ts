@@ -10,7 +10,7 @@ import { eventually, testServer } from "./helpers.ts";
 import { RawClient } from "./raw-client.ts";
 
 function server(options: Partial<StartServerOptions> = {}): Promise<Server> {
-  return testServer({ app: EchoApp, clock: new SystemClock(), tcpPort: 0, host: "127.0.0.1", disconnectDelayMs: 100, ...options });
+  return testServer({ app: EchoApp, clock: new SystemClock(), tcpPort: 0, host: "127.0.0.1", disconnectDelayMs: 100, ...options }, import.meta.url);
 }
 
 /** Echoes numbered messages one at a time until stopped; every reply must be the one expected. */

@@ -36,7 +36,7 @@ async function gameServer(): Promise<{ port: number; root: string }> {
   writeFileSync(join(site, "game.js"), "export const answer = 42;\n");
   writeFileSync(join(site, "art", "index.html"), "art");
   writeFileSync(join(root, "secret.txt"), "not for players");
-  const server = await testServer({ app: App, httpPort: 0, host: "127.0.0.1", staticDir: site });
+  const server = await testServer({ app: App, httpPort: 0, host: "127.0.0.1", staticDir: site }, import.meta.url);
   return { port: server.httpPort!, root };
 }
 
@@ -88,7 +88,7 @@ describe("the HTTP port", () => {
   });
 
   it("serves the client SDK as one browser module, also without a staticDir", async () => {
-    const server = await testServer({ app: App, httpPort: 0, host: "127.0.0.1" });
+    const server = await testServer({ app: App, httpPort: 0, host: "127.0.0.1" }, import.meta.url);
     const sdk = await raw(server.httpPort!, "/sdk/shardless-client.js");
     assert.equal(sdk.status, 200);
     assert.equal(sdk.headers["content-type"], "text/javascript; charset=utf-8");

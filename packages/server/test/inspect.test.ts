@@ -128,7 +128,7 @@ async function fails(args: string[], code: number, message: RegExp): Promise<voi
 
 /** A server with a world, two pending tasks, a channel and one logged-in session "ann". */
 async function populatedServer(dataDir: string): Promise<{ server: Server; client: RawClient }> {
-  const server = await testServer({ app: InspectApp, durability: "sync", dataDir, clock: new SystemClock(), tcpPort: 0, host: "127.0.0.1" });
+  const server = await testServer({ app: InspectApp, durability: "sync", dataDir, clock: new SystemClock(), tcpPort: 0, host: "127.0.0.1" }, import.meta.url);
   const client = await RawClient.login(server.tcpPort!, "ann");
   assert.equal((await client.next()).op, "CHANNEL_JOIN");
   return { server, client };

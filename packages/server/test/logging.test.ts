@@ -48,7 +48,7 @@ describe("structured logs", () => {
 
   it("labels a task's lines with its name, type, transaction and session, written once on commit", async () => {
     const logger = new CapturingLogger();
-    const server = await testServer({ app: App, logger, clock: new SystemClock(), tcpPort: 0, host: "127.0.0.1" });
+    const server = await testServer({ app: App, logger, clock: new SystemClock(), tcpPort: 0, host: "127.0.0.1" }, import.meta.url);
     const ann = await RawClient.login(server.tcpPort!, "ann");
     ann.say("hello");
     await eventually("the line", () => Promise.resolve(logger.records.filter((r) => r.message === "player said")), (found) => found.length === 1);

@@ -22,7 +22,7 @@ async function metrics(port: number): Promise<string> {
 
 describe("metrics", () => {
   it("counts tasks by type and outcome, batches, sessions, frames and bytes, and the store's size", async () => {
-    const server = await testServer({ app: App, dataDir: tempDir(), durability: "relaxed", clock: new SystemClock(), tcpPort: 0, httpPort: 0, host: "127.0.0.1" });
+    const server = await testServer({ app: App, dataDir: tempDir(), durability: "relaxed", clock: new SystemClock(), tcpPort: 0, httpPort: 0, host: "127.0.0.1" }, import.meta.url);
     const client = await RawClient.login(server.tcpPort!, "ann");
     client.say("hello");
     assert.equal(await client.nextText(), "hello");
@@ -57,8 +57,8 @@ describe("metrics", () => {
   });
 
   it("keeps each server's figures apart in one process", async () => {
-    const busy = await testServer({ app: App, clock: new SystemClock(), tcpPort: 0, httpPort: 0, host: "127.0.0.1" });
-    const quiet = await testServer({ app: App, clock: new SystemClock(), tcpPort: null, httpPort: 0, host: "127.0.0.1" });
+    const busy = await testServer({ app: App, clock: new SystemClock(), tcpPort: 0, httpPort: 0, host: "127.0.0.1" }, import.meta.url);
+    const quiet = await testServer({ app: App, clock: new SystemClock(), tcpPort: null, httpPort: 0, host: "127.0.0.1" }, import.meta.url);
     const client = await RawClient.login(busy.tcpPort!, "bob");
     client.close();
     assert.equal(sample(await metrics(busy.httpPort!), "shardless_logins_total"), 1);

@@ -40,7 +40,7 @@ const lines = (server: Server) => server.run("read", (ctx) => [...ctx.data.getBi
 async function start(options: Partial<StartServerOptions>): Promise<{ server: Server; clock: ManualClock; logger: CapturingLogger }> {
   const clock = new ManualClock();
   const logger = new CapturingLogger();
-  const server = await testServer({ app: App, clock, logger, tcpPort: 0, host: "127.0.0.1", maxMessagesPerSecond: 10, messageBurst: 5, ...options });
+  const server = await testServer({ app: App, clock, logger, tcpPort: 0, host: "127.0.0.1", maxMessagesPerSecond: 10, messageBurst: 5, ...options }, import.meta.url);
   return { server, clock, logger };
 }
 

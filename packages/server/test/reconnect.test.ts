@@ -68,7 +68,7 @@ const loggers = new WeakMap<Server, CapturingLogger>();
 async function start(options: Partial<StartServerOptions> = {}): Promise<{ server: Server; clock: ManualClock }> {
   const clock = new ManualClock();
   const logger = new CapturingLogger();
-  const server = await testServer({ app: App, clock, logger, tcpPort: 0, host: "127.0.0.1", reconnectWindowMs: 5000, ...options });
+  const server = await testServer({ app: App, clock, logger, tcpPort: 0, host: "127.0.0.1", reconnectWindowMs: 5000, ...options }, import.meta.url);
   loggers.set(server, logger);
   return { server, clock };
 }
@@ -178,7 +178,7 @@ describe("reconnect", () => {
     const { server } = await start();
     const wrong = await reconnect(server, new Uint8Array(16));
     assert.deepEqual(wrong.reply, { op: "RECONNECT_FAILURE", reason: "reconnect refused" });
-    const off = await testServer({ app: App, clock: new ManualClock(), tcpPort: 0, host: "127.0.0.1" });
+    const off = await testServer({ app: App, clock: new ManualClock(), tcpPort: 0, host: "127.0.0.1" }, import.meta.url);
     const ann = await login(off, "ann");
     ann.client.socket.destroy();
     await eventually("ended at once", () => journal(off), (lines) => lines.includes("ann disconnected(false)"));

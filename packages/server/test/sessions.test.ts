@@ -18,16 +18,19 @@ import {
   type TaskContext,
 } from "shardless";
 import { RawClient } from "./raw-client.ts";
-import { CapturingLogger, ControlledStore, eventually, tempDir, testServer } from "./helpers.ts";
+import { CapturingLogger, ControlledStore, RunTally, eventually, tempDir, testServer } from "./helpers.ts";
 
 const text = (value: string) => new TextEncoder().encode(value);
-/** What every Player's receivedMessage was called with, in call order (attempts included). */
-const handled: string[] = [];
 const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 
 @managed("sessions.Journal")
 class Journal {
   lines: string[] = [];
+  /**
+   * The tally (see RunTally) of what every Player's receivedMessage is called with, in call order,
+   * attempts included; when the `handled` application property names one.
+   */
+  constructor(public handled: string | null = null) {}
 }
 
 /** Echoes, and obeys commands: "disconnect me", "remove me", "fail", "big". */
@@ -37,9 +40,10 @@ class Player implements ClientSessionListener {
 
   receivedMessage(ctx: TaskContext, message: Uint8Array): void {
     const said = decode(message);
-    handled.push(said);
+    const journal = ctx.data.getBinding<Journal>("journal");
+    if (journal.handled !== null) RunTally.record(journal.handled, said);
     const session = this.session.get();
-    ctx.data.getBinding<Journal>("journal").lines.push(`${session.name}: ${said}`);
+    journal.lines.push(`${session.name}: ${said}`);
     if (said === "disconnect me") session.disconnect();
     else if (said === "remove me") ctx.data.removeObject(session);
     else if (said === "fail") {
@@ -55,8 +59,8 @@ class Player implements ClientSessionListener {
 
 @managed("sessions.App")
 class SessionApp implements AppListener {
-  initialize(ctx: TaskContext): void {
-    ctx.data.setBinding("journal", new Journal());
+  initialize(ctx: TaskContext, props: Readonly<Record<string, string>>): void {
+    ctx.data.setBinding("journal", new Journal(props.handled ?? null));
   }
 
   loggedIn(ctx: TaskContext, session: ClientSession): ClientSessionListener | null {
@@ -69,7 +73,7 @@ class SessionApp implements AppListener {
 }
 
 async function server(options: Partial<StartServerOptions> = {}): Promise<Server> {
-  return testServer({ app: SessionApp, clock: new SystemClock(), tcpPort: 0, host: "127.0.0.1", disconnectDelayMs: 50, ...options });
+  return testServer({ app: SessionApp, clock: new SystemClock(), tcpPort: 0, host: "127.0.0.1", disconnectDelayMs: 50, ...options }, import.meta.url);
 }
 
 const journal = (s: Server) => s.run("journal", (ctx) => [...ctx.data.getBinding<Journal>("journal").lines]);
@@ -101,15 +105,16 @@ describe("sessions over TCP", () => {
 
   it("starts a session's next message once the previous has committed, not once it is durable", async () => {
     const store = new ControlledStore();
-    const s = await server({ store });
+    const handled = new RunTally();
+    const s = await server({ store, appProperties: { handled: handled.path } });
     const client = await RawClient.login(s.tcpPort!, "pipelined");
     store.held = true;
     const sent = ["pipe-1", "pipe-2", "pipe-3"];
     for (const message of sent) client.say(message);
     // While the first commit waits for the disk, the later messages still run, in order, each on
     // top of the one before: all three handlers have run and none of their replies has left.
-    await eventually("three handlers run", () => Promise.resolve(handled.filter((said) => said.startsWith("pipe-"))), (seen) => seen.length === 3);
-    assert.deepEqual(handled.filter((said) => said.startsWith("pipe-")), sent);
+    await eventually("three handlers run", () => Promise.resolve(handled.entries()), (seen) => seen.length === 3);
+    assert.deepEqual(handled.entries(), sent);
     assert.equal(client.received.filter((message) => message.op === "SESSION_MESSAGE").length, 0, "no reply before its commit is durable");
     store.held = false;
     while (store.waiting.length > 0) store.release();

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { SystemClock, managed, startServer, type AppListener, type ClientSession, type ClientSessionListener, type StartupProgress, type Task, type TaskContext } from "shardless";
 import { RawClient } from "./raw-client.ts";
-import { silentLogger, tempDir } from "./helpers.ts";
+import { silentLogger, tempDir, withWorkers } from "./helpers.ts";
 
 const TASKS = 25_000;
 
@@ -34,7 +34,7 @@ class App implements AppListener {
 describe("start-up progress", () => {
   it("counts the pending tasks it resumes and the old sessions it ends, up to their totals", async () => {
     const dataDir = tempDir();
-    const options = { app: App, dataDir, durability: "relaxed" as const, logger: silentLogger, clock: new SystemClock(), tcpPort: 0, httpPort: null, host: "127.0.0.1", txnTimeoutMs: Infinity };
+    const options = withWorkers({ app: App, dataDir, durability: "relaxed" as const, logger: silentLogger, clock: new SystemClock(), tcpPort: 0, httpPort: null, host: "127.0.0.1", txnTimeoutMs: Infinity }, import.meta.url);
     const first = await startServer(options);
     const guests = await Promise.all(["ann", "bob", "cat"].map((name) => RawClient.login(first.tcpPort!, name)));
     await first.close(); // the guests are still connected: their sessions are left stored

@@ -5,6 +5,7 @@ import { WebSocket } from "ws";
 import { decodeServerMessage, encodeMessage, type ClientMessage, type ServerMessage } from "@shardless/protocol";
 import { silentLogger, startServer, type Server } from "shardless";
 import HelloEcho from "../../../examples/hello-echo/app.ts";
+import { withWorkers } from "./test-workers.ts";
 
 class WsClient {
   readonly received: ServerMessage[] = [];
@@ -31,7 +32,7 @@ class WsClient {
 }
 
 async function echoServer(): Promise<Server> {
-  const server = await startServer({ app: HelloEcho, durability: "memory", tcpPort: null, httpPort: 0, host: "127.0.0.1", maxFrameBytes: 4096, logger: silentLogger });
+  const server = await startServer(withWorkers({ app: HelloEcho, durability: "memory", tcpPort: null, httpPort: 0, host: "127.0.0.1", maxFrameBytes: 4096, logger: silentLogger }, import.meta.url));
   after(() => server.close());
   return server;
 }
