@@ -121,6 +121,16 @@ export interface KernelCounters {
   failed: number;
 }
 
+/**
+ * The contention manager's measure: the share of recent attempts on other threads that conflicted,
+ * as an exponentially weighted average over about the last {@link CONFLICT_WINDOW} of them.
+ */
+const CONFLICT_WINDOW = 64;
+/** Above this share of conflicts, tasks run on the kernel's thread (serialised) instead. */
+const CONFLICT_LIMIT = 0.25;
+/** While tasks run here because of contention, one in this many still goes out, to see if it passed. */
+const PROBE_EVERY = 16;
+
 /** How long one turn of the event loop may spend running tasks before letting I/O in. */
 const TURN_BUDGET_MS = 10;
 const RETRY_BACKOFF_BASE_MS = 1;
@@ -143,6 +153,9 @@ export class Kernel {
   private checkpointTimer: TimerHandle | undefined;
   private readonly effectHandlers = new Map<string, EffectHandler>();
   private executor: TaskExecutor | undefined;
+  /** Share of recent attempts on other threads that conflicted (see {@link CONFLICT_WINDOW}). */
+  private remoteConflictRate = 0;
+  private sinceProbe = 0;
   private closed = false;
   private readonly observer: KernelObserver;
   private readonly scheduler: Scheduler;
@@ -262,10 +275,14 @@ export class Kernel {
       };
       this.inFlightJobs++;
       if (this.executor !== undefined && !job.runHere) {
-        // Another thread runs it: handing it over costs this thread next to nothing, so it need
-        // not wait for the next turn's pump.
-        this.attempt(job);
-        return;
+        if (this.contended()) {
+          job.runHere = true;
+        } else {
+          // Another thread runs it: handing it over costs this thread next to nothing, so it
+          // need not wait for the next turn's pump.
+          this.attempt(job);
+          return;
+        }
       }
       this.queue.push(job);
       this.schedulePump();
@@ -336,8 +353,12 @@ export class Kernel {
     if (executor !== undefined && !job.runHere) {
       const attempt: RemoteAttempt = { kind: job.kind!, args: job.args, name: job.name, type: job.type, logFields: job.logFields, timeoutMs: job.timeoutMs, appTimeMs: this.appTimeMs(), affinity: job.affinity };
       executor.run(attempt, (outcome) => {
-        if (outcome.ok) this.commitAttempt(job, outcome.request, outcome.result, undefined);
-        else this.attemptFailed(job, outcome.error);
+        if (outcome.ok) {
+          this.commitAttempt(job, outcome.request, outcome.result, undefined);
+          return;
+        }
+        this.noteRemoteOutcome(outcome.error);
+        this.attemptFailed(job, outcome.error);
       });
       return;
     }
@@ -365,9 +386,11 @@ export class Kernel {
       durable = this.committer.commit(request);
     } catch (error) {
       tx?.abort();
+      if (tx === undefined) this.noteRemoteOutcome(error);
       this.attemptFailed(job, this.namedConflict(error, request));
       return;
     }
+    if (tx === undefined) this.noteRemoteOutcome(undefined);
     tx?.markCommitted();
     job.onOrdered?.();
     durable.then(
@@ -378,6 +401,31 @@ export class Kernel {
       },
       (error: unknown) => this.settle(job, () => job.reject(new TaskFailedError(`task ${job.name} could not be made durable`, { cause: error }))),
     );
+  }
+
+  /**
+   * The contention manager's switch. When many recent attempts on other threads conflicted (hot
+   * objects), tasks run here, one at a time against the latest commits, where they cannot
+   * conflict: contention then costs what it costs with no workers, instead of each task running
+   * twice. One task in {@link PROBE_EVERY} still goes out, so that the switch turns back once the
+   * contention passes.
+   */
+  private contended(): boolean {
+    if (this.remoteConflictRate <= CONFLICT_LIMIT) return false;
+    if (++this.sinceProbe < PROBE_EVERY) return true;
+    this.sinceProbe = 0;
+    return false;
+  }
+
+  /**
+   * Counts an outcome of an attempt run on another thread in the contention measure. While tasks
+   * run here, an outcome from elsewhere is a probe standing for {@link PROBE_EVERY} tasks, and
+   * weighs as much: the switch turns back within a few probes once contention has passed.
+   */
+  private noteRemoteOutcome(error: unknown): void {
+    const conflicted = error instanceof TransactionConflictError ? 1 : 0;
+    const weight = this.remoteConflictRate > CONFLICT_LIMIT ? PROBE_EVERY : 1;
+    this.remoteConflictRate += ((conflicted - this.remoteConflictRate) * weight) / CONFLICT_WINDOW;
   }
 
   /** A conflict found at validation, with the binding the task reached the object by, when known. */
