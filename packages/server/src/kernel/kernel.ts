@@ -39,6 +39,12 @@ export type RemoteOutcome =
 export interface TaskExecutor {
   run(attempt: RemoteAttempt, done: (outcome: RemoteOutcome) => void): void;
 }
+/** Hears of every validated commit and of durability (the worker pool, keeping its copies current). */
+export interface CommitWatcher {
+  onValidated(seq: number, request: CommitRequest): void;
+  onDurable(seq: number): void;
+}
+
 /** Options of {@link Kernel}. */
 export interface KernelOptions {
   readonly store: DataStore;
@@ -153,6 +159,8 @@ export class Kernel {
   private checkpointTimer: TimerHandle | undefined;
   private readonly effectHandlers = new Map<string, EffectHandler>();
   private executor: TaskExecutor | undefined;
+  /** Who hears of validated and durable commits besides the committer (the worker pool). */
+  private committerHooks: CommitWatcher | undefined;
   /** Share of recent attempts on other threads that conflicted (see {@link CONFLICT_WINDOW}). */
   private remoteConflictRate = 0;
   private sinceProbe = 0;
@@ -186,9 +194,6 @@ export class Kernel {
     this.armCheckpoint();
   }
 
-  /** Who hears of validated and durable commits besides the committer (the worker pool). */
-  private committerHooks: { onValidated(seq: number, request: CommitRequest): void; onDurable(seq: number): void } | undefined;
-
   /** Installs the task service; must happen before the first task runs. */
   installTaskService(service: TaskServiceHooks): void {
     this.runtime.installTaskService(service);
@@ -214,7 +219,7 @@ export class Kernel {
    * Makes `hooks` hear of every validated commit and of durability (so that copies of the state
    * on other threads stay current).
    */
-  watchCommits(hooks: { onValidated(seq: number, request: CommitRequest): void; onDurable(seq: number): void }): void {
+  watchCommits(hooks: CommitWatcher): void {
     this.committerHooks = hooks;
   }
 

@@ -31,7 +31,7 @@ try {
 async function start(): Promise<void> {
   if (init.preload !== undefined) await import(init.preload);
   await import(init.appModule);
-  const { source, store } = openSource();
+  const source = openSource();
   const backlogs = new Map<bigint, number>();
   const cutOff: [bigint, number][] = [];
   const view: SessionView = {
@@ -50,17 +50,16 @@ async function start(): Promise<void> {
       for (const [id, bytes] of message.backlogs) backlogs.set(id, bytes);
     }
     const outcomes = message.attempts.map((attempt) => runAttempt(runtime, attempt));
-    reply({ outcomes, cutOff: cutOff.splice(0), wantIds: source.lowOnIds });
+    reply({ outcomes, cutOff: cutOff.splice(0), wantIds: source.askForIds() });
   });
   const ready: FromWorker = { type: "ready" };
   port.postMessage(ready);
-  void store;
 }
 
-function openSource(): { source: WorkerSource; store: LmdbDataStore | MemoryDataStore } {
+function openSource(): WorkerSource {
   if (init.store.kind === "lmdb") {
     const store = LmdbDataStore.openReader(init.store.path, init.store.durability);
-    return { store, source: new WorkerSource(store, init.lastSeq, init.ids, () => store.resetReadTxn()) };
+    return new WorkerSource(store, init.lastSeq, init.ids, () => store.resetReadTxn());
   }
   const store = new MemoryDataStore();
   const { snapshot } = init.store;
@@ -79,7 +78,7 @@ function openSource(): { source: WorkerSource; store: LmdbDataStore | MemoryData
       meta: { nextObjectId: 0n, lastCommitSeq: durable.seq, appTimeMs: 0 },
     });
   });
-  return { store, source };
+  return source;
 }
 
 /** Runs one attempt to the point of its commit request, or to the error that ended it. */

@@ -20,6 +20,8 @@ export class WorkerSource implements TransactionSource {
   private seen: number;
   private blocks: { next: bigint; end: bigint }[] = [];
   private idsLeft = 0;
+  /** True between asking the main thread for ids and receiving them: one block per request. */
+  private askedForIds = false;
 
   constructor(
     private readonly store: Pick<DataStore, "getObject" | "getBinding" | "nextBindingName">,
@@ -38,15 +40,21 @@ export class WorkerSource implements TransactionSource {
     return this.seen;
   }
 
-  /** True when the worker should ask for more ids. */
-  get lowOnIds(): boolean {
-    return this.idsLeft < LOW_ON_IDS;
+  /**
+   * True when the worker should ask for more ids: it is low on them and has not asked yet (asking
+   * again while a block is on its way would have the main thread hand out blocks nobody uses).
+   */
+  askForIds(): boolean {
+    if (this.askedForIds || this.idsLeft >= LOW_ON_IDS) return false;
+    this.askedForIds = true;
+    return true;
   }
 
   /** Adds a block of ids to hand out. */
   addIds(block: IdBlock): void {
     this.blocks.push({ next: block.first, end: block.first + BigInt(block.count) });
     this.idsLeft += block.count;
+    this.askedForIds = false;
   }
 
   /** Lays validated commits over the store, in commit order. */
