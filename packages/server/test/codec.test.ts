@@ -85,6 +85,37 @@ describe("object codec", () => {
     assert.equal(decoded.describe(), "holder of string");
   });
 
+  it("restores a field that the class shadows with an accessor as a plain field, running no setter", () => {
+    @managed("codec.Guarded")
+    class Guarded {
+      declare level: number;
+      plain = 1;
+    }
+    let setterRuns = 0;
+    Object.defineProperty(Guarded.prototype, "level", {
+      get: () => -1,
+      set: () => void setterRuns++,
+      configurable: true,
+    });
+    const original = new Guarded();
+    Object.defineProperty(original, "level", { value: 7, writable: true, enumerable: true, configurable: true });
+    for (let i = 0; i < 2; i++) {
+      // Twice: the second decode takes the path remembered for the class.
+      const decoded = objectCodec.decode(objectCodec.encode(original)) as Guarded;
+      assert.ok(Object.prototype.hasOwnProperty.call(decoded, "level"), "an own field, not the prototype's accessor");
+      assert.equal(decoded.level, 7);
+      assert.equal(decoded.plain, 1);
+    }
+    assert.equal(setterRuns, 0, "stored data never runs a setter");
+  });
+
+  it("round-trips Refs across the whole range of ids", () => {
+    for (const id of [0n, 1n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 53n - 1n, 2n ** 53n, 2n ** 63n + 5n, 2n ** 64n - 1n]) {
+      const decoded = roundTrip(new Ref(id)) as Ref;
+      assert.equal(decoded.id, id);
+    }
+  });
+
   it("encodes deterministically, so unchanged objects compare equal", () => {
     const holder = new Holder({ b: 1, a: new Map([["z", 1], ["y", 2]]) });
     assert.deepEqual(objectCodec.encode(holder), objectCodec.encode(holder));

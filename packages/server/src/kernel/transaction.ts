@@ -17,8 +17,12 @@ import { objectCodec, visitRefs } from "./codec.js";
 import type { CommitRequest, RangeRead, TransactionSource } from "./committer.js";
 import type { Effect } from "./effects.js";
 
-/** Marks an object instance with the id it had in the transaction that loaded or stored it. */
-const OBJECT_ID = Symbol("shardless.objectId");
+/**
+ * Object instances that a transaction loaded or stored: such an instance belongs to that task, and
+ * any other task must reach the object through a Ref or a binding. A WeakSet rather than a mark on
+ * the object: adding a property would change every loaded object's shape.
+ */
+const claimed = new WeakSet<object>();
 
 type EntryState = "loaded" | "new" | "removed";
 
@@ -339,7 +343,7 @@ export class Transaction implements ActiveTransaction {
     // Objects created in this attempt may be created again by a retry of the same code, or be
     // reused by code that made them outside the task: they are free again.
     for (const entry of this.entries.values()) {
-      if (entry.loadedBytes === undefined) delete (entry.object as Record<symbol, unknown>)[OBJECT_ID];
+      if (entry.loadedBytes === undefined) claimed.delete(entry.object);
     }
     this.finish("aborted");
   }
@@ -418,7 +422,7 @@ export class Transaction implements ActiveTransaction {
   private track(entry: Entry): void {
     this.entries.set(entry.id, entry);
     this.ids.set(entry.object, entry.id);
-    Object.defineProperty(entry.object, OBJECT_ID, { value: entry.id, enumerable: false, configurable: true, writable: false });
+    claimed.add(entry.object);
   }
 
   private assertUsable(obj: object): void {
@@ -426,7 +430,7 @@ export class Transaction implements ActiveTransaction {
       const name = (obj as { constructor?: { name?: string } } | null)?.constructor?.name ?? typeof obj;
       throw new ManagedObjectError(`${name} is not a managed object (decorate its class with @managed)`);
     }
-    if (Object.prototype.hasOwnProperty.call(obj, OBJECT_ID)) {
+    if (claimed.has(obj)) {
       throw new TransactionNotActiveError(
         `this ${obj.constructor.name} was loaded or stored by another task; reach it in this task through a Ref or a binding`,
       );
