@@ -143,13 +143,14 @@ export function encodeToWorker(message: ToWorker): Envelope {
   out.u32(message.attempts.length);
   for (const attempt of message.attempts) {
     out.u32(attempt.number);
-    out.string(attempt.kind);
-    out.string(attempt.name);
-    out.string(attempt.type);
+    out.atom(attempt.kind);
+    out.atom(attempt.name);
+    out.atom(attempt.type);
     out.f64(attempt.timeoutMs);
     out.f64(attempt.appTimeMs);
-    out.maybeString(attempt.affinity);
-    extra.push(attempt.args, attempt.logFields);
+    out.value(attempt.affinity, extra);
+    out.value(attempt.args, extra);
+    out.value(attempt.logFields, extra);
   }
   return { bin: out.finish(), extra };
 }
@@ -171,14 +172,14 @@ export function decodeToWorker(envelope: Envelope): ToWorker {
   for (let i = 0; i < count; i++) {
     attempts.push({
       number: input.u32(),
-      kind: input.string(),
-      name: input.string(),
-      type: input.string(),
+      kind: input.atom(),
+      name: input.atom(),
+      type: input.atom(),
       timeoutMs: input.f64(),
       appTimeMs: input.f64(),
-      affinity: input.maybeString(),
-      args: envelope.extra[2 * i],
-      logFields: envelope.extra[2 * i + 1] as Readonly<Record<string, unknown>> | undefined,
+      affinity: input.value(envelope.extra) as string | undefined,
+      args: input.value(envelope.extra),
+      logFields: input.value(envelope.extra) as Readonly<Record<string, unknown>> | undefined,
     });
   }
   return { lastSeq, durableSeq, commits, ids, backlogs, attempts };
@@ -191,7 +192,7 @@ export interface Outcomes {
   readonly wantIds: boolean;
 }
 
-/** Encodes {@link Outcomes}: read and write sets in binary; effects, results and errors in `extra`. */
+/** Encodes {@link Outcomes}: in binary but for errors, range reads, and results or effects that are not plain data. */
 export function encodeOutcomes(message: Outcomes): Envelope {
   const out = new BinaryWriter();
   const extra: unknown[] = [];
@@ -200,7 +201,7 @@ export function encodeOutcomes(message: Outcomes): Envelope {
     out.u32(outcome.number);
     if (!outcome.ok) {
       out.u8(0);
-      extra.push(outcome.error);
+      out.value(outcome.error, extra);
       continue;
     }
     out.u8(1);
@@ -219,7 +220,9 @@ export function encodeOutcomes(message: Outcomes): Envelope {
     }
     out.u32(request.bindingWrites.length);
     for (const write of request.bindingWrites) writeBinding(out, write.name, write.id);
-    extra.push(request.rangeReads.length === 0 ? undefined : request.rangeReads, request.effects.length === 0 ? undefined : request.effects, outcome.result);
+    out.value(request.rangeReads, extra);
+    out.value(request.effects, extra);
+    out.value(outcome.result, extra);
   }
   out.u32(message.cutOff.length);
   for (const [id, backlog] of message.cutOff) {
@@ -234,11 +237,10 @@ export function encodeOutcomes(message: Outcomes): Envelope {
 export function decodeOutcomes(envelope: Envelope): Outcomes {
   const input = new BinaryReader(envelope.bin);
   const outcomes: WireOutcome[] = [];
-  let next = 0;
   for (let count = input.u32(); count > 0; count--) {
     const number = input.u32();
     if (input.u8() === 0) {
-      outcomes.push({ number, ok: false, error: envelope.extra[next++] as WireError });
+      outcomes.push({ number, ok: false, error: input.value(envelope.extra) as WireError });
       continue;
     }
     const startSeq = input.f64();
@@ -250,9 +252,9 @@ export function decodeOutcomes(envelope: Envelope): Outcomes {
     for (let n = input.u32(); n > 0; n--) objectWrites.push({ id: input.u64(), bytes: input.bytes() });
     const bindingWrites: { name: string; id: bigint | null }[] = [];
     for (let n = input.u32(); n > 0; n--) bindingWrites.push(readBinding(input));
-    const rangeReads = (envelope.extra[next++] as CommitRequest["rangeReads"] | undefined) ?? [];
-    const effects = (envelope.extra[next++] as CommitRequest["effects"] | undefined) ?? [];
-    const result = envelope.extra[next++];
+    const rangeReads = input.value(envelope.extra) as CommitRequest["rangeReads"];
+    const effects = input.value(envelope.extra) as CommitRequest["effects"];
+    const result = input.value(envelope.extra);
     outcomes.push({ number, ok: true, request: { startSeq, objectReads, bindingReads, rangeReads, objectWrites, bindingWrites, effects }, result });
   }
   const cutOff: [bigint, number][] = [];

@@ -1,0 +1,91 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { CommitRequest } from "../src/kernel/committer.ts";
+import { decodeOutcomes, decodeToWorker, encodeOutcomes, encodeToWorker, type Envelope, type WireAttempt } from "../src/workers/wire.ts";
+
+/** What the receiving thread gets: the binary part as is, the rest through structured clone. */
+function posted(envelope: Envelope): Envelope {
+  return { bin: envelope.bin, extra: structuredClone(envelope.extra) };
+}
+
+function attempt(number: number, args: unknown, overrides: Partial<WireAttempt> = {}): WireAttempt {
+  return { number, kind: "session.message", name: "message from alice", type: "session-message", timeoutMs: 100, appTimeMs: 5, affinity: "17", args, logFields: { session: "alice" }, ...overrides };
+}
+
+function roundTripAttempts(attempts: WireAttempt[]): { envelope: Envelope; decoded: readonly WireAttempt[] } {
+  const envelope = encodeToWorker({ commits: [], lastSeq: 9, durableSeq: 0, ids: undefined, backlogs: undefined, attempts });
+  return { envelope, decoded: decodeToWorker(posted(envelope)).attempts };
+}
+
+function request(overrides: Partial<CommitRequest> = {}): CommitRequest {
+  return { startSeq: 3, objectReads: [1n, 2n], bindingReads: new Set(["a.acct.1"]), rangeReads: [], objectWrites: [{ id: 1n, bytes: new Uint8Array([1, 2]) }], bindingWrites: [], effects: [], ...overrides };
+}
+
+describe("messages between threads", () => {
+  it("carries a byte array with exactly its bytes, not the buffer it is a view into", () => {
+    const socketChunk = Buffer.alloc(64 * 1024, 7);
+    const message = socketChunk.subarray(100, 124);
+    const { envelope, decoded } = roundTripAttempts([attempt(1, { session: 42n, message })]);
+    assert.ok(envelope.bin.byteLength < 512, `the message holds ${envelope.bin.byteLength} bytes`);
+    assert.deepEqual(envelope.extra, [], "nothing left for structured clone");
+    const args = decoded[0]!.args as { session: bigint; message: Uint8Array };
+    assert.equal(args.session, 42n);
+    assert.deepEqual([...args.message], [...message]);
+  });
+
+  it("round-trips plain data of every kind, and sends anything else by structured clone", () => {
+    const plain = { n: -0, nan: NaN, big: 2n ** 64n - 1n, text: "héllo \u{1F600}", yes: true, no: false, none: null, missing: undefined, list: [1, [2, { deep: "x" }]], bytes: new Uint8Array([0, 255]) };
+    const cyclic: Record<string, unknown> = { name: "loop" };
+    cyclic.self = cyclic;
+    const sparse: number[] = [1];
+    sparse[2] = 3;
+    const others = [new Map([["k", 1]]), new Date(1_700_000_000_000), new Set([1]), -1n, sparse, cyclic, new Float64Array([1.5])];
+    const { envelope, decoded } = roundTripAttempts([attempt(1, plain), ...others.map((args, i) => attempt(i + 2, args))]);
+    assert.deepEqual(decoded[0]!.args, plain);
+    assert.ok(Object.is((decoded[0]!.args as { n: number }).n, -0));
+    assert.equal(envelope.extra.length, others.length, "each value that is not plain data is cloned whole");
+    others.forEach((value, i) => assert.deepEqual(decoded[i + 1]!.args, value));
+  });
+
+  it("decodes repeated names and keys, including after a value that fell back to clone", () => {
+    const attempts = [
+      attempt(1, { fresh: 1, map: new Map([[1, 2]]) }),
+      attempt(2, { fresh: 2 }),
+      ...Array.from({ length: 64 }, (_, i) => attempt(i + 3, { fresh: i, other: "x" }, { name: i % 2 === 0 ? "even" : "odd", affinity: undefined, logFields: undefined })),
+    ];
+    const { decoded } = roundTripAttempts(attempts);
+    assert.deepEqual(decoded, attempts);
+  });
+
+  it("round-trips outcomes: read and write sets, effects, results and errors", () => {
+    const payload = new Uint8Array(new ArrayBuffer(8192), 10, 10).fill(1);
+    const effects = [{ to: "session", op: "send", session: 5n, payload }, { to: "log", level: "info", message: "hi", fields: { at: new Date(5) } }];
+    const ranges = [{ prefix: "a.", after: undefined, found: "a.b" }];
+    const error = { name: "TransactionConflictError", message: "object 9 changed", stack: "at x", code: "ERR_TXN_CONFLICT", retryable: true, on: { kind: "object" as const, id: 9n } };
+    const message = {
+      outcomes: [
+        { number: 1, ok: true as const, request: request({ effects, rangeReads: ranges, bindingWrites: [{ name: "a.x", id: null }, { name: "a.y", id: 4n }] }), result: { moved: true } },
+        { number: 2, ok: false as const, error },
+        { number: 3, ok: true as const, request: request(), result: new Map([["not", "plain"]]) },
+      ],
+      cutOff: [[5n, 70_000]] as [bigint, number][],
+      wantIds: true,
+    };
+    const envelope = encodeOutcomes(message);
+    assert.equal(envelope.extra.length, 2, "only the log effect's Date and the Map result need a clone");
+    const decoded = decodeOutcomes(posted(envelope));
+    assert.deepEqual(decoded.cutOff, message.cutOff);
+    assert.equal(decoded.wantIds, true);
+    const [first, second, third] = decoded.outcomes;
+    assert.ok(first?.ok && second !== undefined && !second.ok && third?.ok);
+    assert.deepEqual(first.result, { moved: true });
+    assert.deepEqual(first.request.effects, effects);
+    assert.equal((first.request.effects[0] as { payload: Uint8Array }).payload.byteLength, 10);
+    assert.deepEqual(first.request.rangeReads, ranges);
+    assert.deepEqual(first.request.bindingWrites, [{ name: "a.x", id: null }, { name: "a.y", id: 4n }]);
+    assert.deepEqual([...first.request.objectReads], [1n, 2n]);
+    assert.deepEqual([...first.request.bindingReads], ["a.acct.1"]);
+    assert.deepEqual(second.error, error);
+    assert.deepEqual(third.result, new Map([["not", "plain"]]));
+  });
+});
