@@ -6,6 +6,7 @@
  */
 export class BinaryWriter {
   private buffer = scratch;
+  private view = scratchView;
   private offset = 0;
   /** Strings written with {@link atom}, by their index in this message. */
   private readonly atoms = new Map<string, number>();
@@ -18,7 +19,10 @@ export class BinaryWriter {
   finish(): ArrayBuffer {
     const out = new ArrayBuffer(this.offset);
     new Uint8Array(out).set(this.buffer.subarray(0, this.offset));
-    if (this.buffer.length > scratch.length && this.buffer.length <= MAX_SCRATCH_BYTES) scratch = this.buffer;
+    if (this.buffer.length > scratch.length && this.buffer.length <= MAX_SCRATCH_BYTES) {
+      scratch = this.buffer;
+      scratchView = this.view;
+    }
     return out;
   }
 
@@ -29,19 +33,19 @@ export class BinaryWriter {
 
   u32(value: number): void {
     this.room(4);
-    this.buffer.writeUInt32LE(value, this.offset);
+    this.view.setUint32(this.offset, value, true);
     this.offset += 4;
   }
 
   f64(value: number): void {
     this.room(8);
-    this.buffer.writeDoubleLE(value, this.offset);
+    this.view.setFloat64(this.offset, value, true);
     this.offset += 8;
   }
 
   u64(value: bigint): void {
     this.room(8);
-    this.buffer.writeBigUInt64LE(value, this.offset);
+    this.view.setBigUint64(this.offset, value, true);
     this.offset += 8;
   }
 
@@ -57,12 +61,19 @@ export class BinaryWriter {
     this.offset += value.byteLength;
   }
 
+  /** A string in UTF-8 after its length in bytes; ASCII (names, keys) is copied here, without a call into C++. */
   string(value: string): void {
-    const length = Buffer.byteLength(value, "utf8");
-    this.u32(length);
-    this.room(length);
-    this.buffer.write(value, this.offset, "utf8");
-    this.offset += length;
+    this.room(4 + 3 * value.length);
+    const at = this.offset + 4;
+    let length = 0;
+    while (length < value.length) {
+      const unit = value.charCodeAt(length);
+      if (unit >= 0x80) break;
+      this.buffer[at + length++] = unit;
+    }
+    if (length < value.length) length = utf8.encodeInto(value, this.buffer.subarray(at)).written;
+    this.view.setUint32(this.offset, length, true);
+    this.offset = at + length;
   }
 
   /** An optional string: a flag, then the string. */
@@ -172,9 +183,10 @@ export class BinaryWriter {
 
   private room(bytes: number): void {
     if (this.offset + bytes <= this.buffer.length) return;
-    const bigger = Buffer.allocUnsafe(Math.max(this.buffer.length * 2, this.offset + bytes));
-    this.buffer.copy(bigger, 0, 0, this.offset);
+    const bigger = new Uint8Array(Math.max(this.buffer.length * 2, this.offset + bytes));
+    bigger.set(this.buffer.subarray(0, this.offset));
     this.buffer = bigger;
+    this.view = new DataView(bigger.buffer);
   }
 }
 
@@ -186,11 +198,13 @@ function hasHoles(array: readonly unknown[]): boolean {
 /** Reads what a {@link BinaryWriter} wrote, in the same order. */
 export class BinaryReader {
   private readonly buffer: Buffer;
+  private readonly view: DataView;
   private offset = 0;
   private readonly atoms: string[] = [];
 
   constructor(data: ArrayBuffer) {
     this.buffer = Buffer.from(data);
+    this.view = new DataView(data);
   }
 
   u8(): number {
@@ -198,25 +212,25 @@ export class BinaryReader {
   }
 
   u32(): number {
-    const value = this.buffer.readUInt32LE(this.offset);
+    const value = this.view.getUint32(this.offset, true);
     this.offset += 4;
     return value;
   }
 
   f64(): number {
-    const value = this.buffer.readDoubleLE(this.offset);
+    const value = this.view.getFloat64(this.offset, true);
     this.offset += 8;
     return value;
   }
 
   u64(): bigint {
-    const value = this.buffer.readBigUInt64LE(this.offset);
+    const value = this.view.getBigUint64(this.offset, true);
     this.offset += 8;
     return value;
   }
 
   /** Bytes (a view into the message, which the receiver owns), or null. */
-  bytes(): Uint8Array | null {
+  bytes(): Buffer | null {
     const length = this.f64();
     if (length < 0) return null;
     const value = this.buffer.subarray(this.offset, this.offset + length);
@@ -226,8 +240,19 @@ export class BinaryReader {
 
   string(): string {
     const length = this.u32();
-    const value = this.buffer.toString("utf8", this.offset, this.offset + length);
-    this.offset += length;
+    const end = this.offset + length;
+    let value = "";
+    if (length <= SHORT_STRING_BYTES) {
+      // Short ASCII strings (names, keys) are read here: cheaper than a call into C++.
+      let at = this.offset;
+      while (at < end && this.buffer[at]! < 0x80) value += String.fromCharCode(this.buffer[at++]!);
+      if (at === end) {
+        this.offset = end;
+        return value;
+      }
+    }
+    value = this.buffer.toString("utf8", this.offset, end);
+    this.offset = end;
     return value;
   }
 
@@ -308,4 +333,8 @@ const MAX_U64 = 2n ** 64n - 1n;
 const MAX_PLAIN_DEPTH = 16;
 /** The largest scratch buffer kept for the next message. */
 const MAX_SCRATCH_BYTES = 1 << 20;
-let scratch = Buffer.allocUnsafe(1 << 16);
+/** Strings up to this length are decoded in JavaScript when they are ASCII. */
+const SHORT_STRING_BYTES = 32;
+const utf8 = new TextEncoder();
+let scratch = new Uint8Array(1 << 16);
+let scratchView = new DataView(scratch.buffer);
