@@ -76,12 +76,6 @@ export class BinaryWriter {
     this.offset = at + length;
   }
 
-  /** An optional string: a flag, then the string. */
-  maybeString(value: string | undefined): void {
-    this.u8(value === undefined ? 0 : 1);
-    if (value !== undefined) this.string(value);
-  }
-
   /**
    * A string likely to repeat within the message (a task kind, a field name): written once, then
    * by its index.
@@ -254,10 +248,6 @@ export class BinaryReader {
     value = this.buffer.toString("utf8", this.offset, end);
     this.offset = end;
     return value;
-  }
-
-  maybeString(): string | undefined {
-    return this.u8() === 0 ? undefined : this.string();
   }
 
   atom(): string {
