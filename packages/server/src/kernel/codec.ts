@@ -104,8 +104,9 @@ export const objectCodec = {
     if (cls === undefined) {
       throw new DataFormatError(`stored object has tag ${JSON.stringify(tag)}, but no loaded class is registered under it (is the module defining it imported?)`);
     }
-    // Own data properties, as the fields were: assignment would run setters of the class on
-    // stored data, or fail on a field that shadows a getter.
+    // Own data properties, as the fields were. Assignment only where no class in the chain defines
+    // the name: elsewhere it would run a setter on stored data, or fail on a field that shadows a
+    // getter, so those fields are defined.
     const instance = Object.create(cls.prototype as object) as Record<string, unknown>;
     const plain = plainFieldsOf(cls);
     for (const key of Object.keys(fields)) {
