@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { MemoryDataStore } from "../src/data/memory-data-store.ts";
 import type { CommitRequest } from "../src/kernel/committer.ts";
+import { WorkerSource } from "../src/workers/worker-source.ts";
 import { decodeOutcomes, decodeToWorker, encodeOutcomes, encodeToWorker, type Envelope, type WireAttempt } from "../src/workers/wire.ts";
 
 /** What the receiving thread gets: the binary part as is, the rest through structured clone. */
@@ -13,7 +15,7 @@ function attempt(number: number, args: unknown, overrides: Partial<WireAttempt> 
 }
 
 function roundTripAttempts(attempts: WireAttempt[]): { envelope: Envelope; decoded: readonly WireAttempt[] } {
-  const envelope = encodeToWorker({ commits: [], lastSeq: 9, durableSeq: 0, ids: undefined, backlogs: undefined, attempts });
+  const envelope = encodeToWorker({ commits: [], decidedUpTo: 0, lastSeq: 9, durableSeq: 0, ids: undefined, backlogs: undefined, attempts }, 0);
   return { envelope, decoded: decodeToWorker(posted(envelope)).attempts };
 }
 
@@ -57,6 +59,19 @@ describe("messages between threads", () => {
     assert.deepEqual(decoded, attempts);
   });
 
+  it("tells a worker of its own commits by attempt number, and the others of their writes", () => {
+    const writes = { objects: [{ id: 7n, bytes: new Uint8Array([1]) }, { id: 8n, bytes: null }], bindings: [{ name: "a.x", id: 7n }] };
+    const commits = [
+      { seq: 11, ...writes, madeBy: { worker: 0, attempt: 40 } },
+      { seq: 12, objects: [], bindings: [{ name: "a.y", id: null }] },
+    ];
+    const forWorker = (worker: number) => decodeToWorker(posted(encodeToWorker({ commits, decidedUpTo: 40, lastSeq: 12, durableSeq: 0, ids: undefined, backlogs: undefined, attempts: [] }, worker)));
+    const maker = forWorker(0);
+    assert.equal(maker.decidedUpTo, 40);
+    assert.deepEqual(maker.commits, [{ seq: 11, ownAttempt: 40 }, { seq: 12, writes: { objects: [], bindings: [{ name: "a.y", id: null }] } }]);
+    assert.deepEqual(forWorker(1).commits[0], { seq: 11, writes: { objects: [{ id: 7n, bytes: Buffer.from([1]) }, { id: 8n, bytes: null }], bindings: [{ name: "a.x", id: 7n }] } });
+  });
+
   it("round-trips outcomes: read and write sets, effects, results and errors", () => {
     const payload = new Uint8Array(new ArrayBuffer(8192), 10, 10).fill(1);
     const effects = [{ to: "session", op: "send", session: 5n, payload }, { to: "log", level: "info", message: "hi", fields: { at: new Date(5) } }];
@@ -87,5 +102,33 @@ describe("messages between threads", () => {
     assert.deepEqual([...first.request.bindingReads], ["a.acct.1"]);
     assert.deepEqual(second.error, error);
     assert.deepEqual(third.result, new Map([["not", "plain"]]));
+  });
+});
+
+describe("a worker's view of commits", () => {
+  function source(): WorkerSource {
+    return new WorkerSource(new MemoryDataStore(), 0, { first: 1000n, count: 10 }, () => undefined);
+  }
+
+  it("applies its own commits from the writes it kept, at the sequence the main thread gives", () => {
+    const view = source();
+    view.askedToCommit(5, request({ objectWrites: [{ id: 1n, bytes: new Uint8Array([5]) }], bindingWrites: [{ name: "a.one", id: 1n }] }));
+    view.askedToCommit(6, request({ objectWrites: [{ id: 2n, bytes: new Uint8Array([6]) }] }));
+    // Attempt 5 committed at 3; attempt 6 was decided too (it conflicted): its writes never show.
+    view.apply([{ seq: 2, writes: { objects: [{ id: 9n, bytes: new Uint8Array([9]) }], bindings: [] } }, { seq: 3, ownAttempt: 5 }], 3, 6);
+    assert.deepEqual(view.readObject(1n), { bytes: new Uint8Array([5]), version: 3 });
+    assert.deepEqual(view.readBinding("a.one"), { id: 1n, version: 3 });
+    assert.deepEqual(view.readObject(9n), { bytes: new Uint8Array([9]), version: 2 });
+    assert.equal(view.readObject(2n), undefined);
+    assert.equal(view.begin(), 3);
+    assert.throws(() => view.apply([{ seq: 4, ownAttempt: 6 }], 4, 6), /attempt 6, whose writes this worker does not have/);
+  });
+
+  it("keeps the writes of attempts not yet decided", () => {
+    const view = source();
+    view.askedToCommit(7, request({ objectWrites: [{ id: 3n, bytes: new Uint8Array([7]) }] }));
+    view.apply([], 1, 6);
+    view.apply([{ seq: 2, ownAttempt: 7 }], 2, 7);
+    assert.deepEqual(view.readObject(3n), { bytes: new Uint8Array([7]), version: 2 });
   });
 });

@@ -34,12 +34,23 @@ export interface IdBlock {
   readonly count: number;
 }
 
-/** One validated commit's writes, as every worker's overlay receives them. */
-export interface CommitDelta {
-  readonly seq: number;
-  readonly objects: readonly (readonly [bigint, Uint8Array | null])[];
-  readonly bindings: readonly (readonly [string, bigint | null])[];
+/** What a commit wrote: the write sets of its request. */
+export interface CommitWrites {
+  readonly objects: CommitRequest["objectWrites"];
+  readonly bindings: CommitRequest["bindingWrites"];
 }
+
+/**
+ * One validated commit, as the main thread holds it for the workers. `madeBy` names the worker and
+ * attempt it came from, if any: that worker already has the writes, and is told only the sequence.
+ */
+export interface CommitDelta extends CommitWrites {
+  readonly seq: number;
+  readonly madeBy?: { readonly worker: number; readonly attempt: number };
+}
+
+/** A validated commit as a worker receives it: its writes, or the number of its own attempt that made it. */
+export type CommitNews = { readonly seq: number; readonly writes: CommitWrites } | { readonly seq: number; readonly ownAttempt: number };
 
 /** An attempt sent to a worker, numbered so that its outcome finds its way back. */
 export interface WireAttempt extends RemoteAttempt {
@@ -47,9 +58,14 @@ export interface WireAttempt extends RemoteAttempt {
 }
 
 /** Main thread → worker, once per turn at most: news of the state, then work. */
-export interface ToWorker {
+export interface ToWorker<Commit = CommitDelta> {
   /** Validated commits since the last message, in commit order. */
-  readonly commits: readonly CommitDelta[];
+  readonly commits: readonly Commit[];
+  /**
+   * Every attempt of this worker numbered up to here has been decided on the main thread: those
+   * that committed are among the commits of this message or an earlier one.
+   */
+  readonly decidedUpTo: number;
   /** The last validated commit sequence as of this message. */
   readonly lastSeq: number;
   /** Every commit up to this sequence is in the store (0: no news). */
@@ -120,12 +136,13 @@ export interface Envelope {
   readonly extra: readonly unknown[];
 }
 
-/** Encodes a {@link ToWorker}. Attempts' arguments and log fields travel in `extra`. */
-export function encodeToWorker(message: ToWorker): Envelope {
+/** Encodes a {@link ToWorker} for worker number `worker`. */
+export function encodeToWorker(message: ToWorker, worker: number): Envelope {
   const out = new BinaryWriter();
   out.f64(message.lastSeq);
   out.f64(message.durableSeq);
-  writeCommits(out, message.commits);
+  out.f64(message.decidedUpTo);
+  writeCommits(out, message.commits, worker);
   out.u8(message.ids === undefined ? 0 : 1);
   if (message.ids !== undefined) {
     out.u64(message.ids.first);
@@ -156,10 +173,11 @@ export function encodeToWorker(message: ToWorker): Envelope {
 }
 
 /** Decodes what {@link encodeToWorker} encoded. */
-export function decodeToWorker(envelope: Envelope): ToWorker {
+export function decodeToWorker(envelope: Envelope): ToWorker<CommitNews> {
   const input = new BinaryReader(envelope.bin);
   const lastSeq = input.f64();
   const durableSeq = input.f64();
+  const decidedUpTo = input.f64();
   const commits = readCommits(input);
   const ids = input.u8() === 1 ? { first: input.u64(), count: input.u32() } : undefined;
   let backlogs: [bigint, number][] | undefined;
@@ -182,7 +200,7 @@ export function decodeToWorker(envelope: Envelope): ToWorker {
       logFields: input.value(envelope.extra) as Readonly<Record<string, unknown>> | undefined,
     });
   }
-  return { lastSeq, durableSeq, commits, ids, backlogs, attempts };
+  return { lastSeq, durableSeq, decidedUpTo, commits, ids, backlogs, attempts };
 }
 
 /** What a worker sends back after a message: outcomes, clients to cut off, and whether it needs ids. */
@@ -262,32 +280,39 @@ export function decodeOutcomes(envelope: Envelope): Outcomes {
   return { outcomes, cutOff, wantIds: input.u8() === 1 };
 }
 
-function writeCommits(out: BinaryWriter, commits: readonly CommitDelta[]): void {
+function writeCommits(out: BinaryWriter, commits: readonly CommitDelta[], worker: number): void {
   out.u32(commits.length);
   for (const commit of commits) {
     out.f64(commit.seq);
+    if (commit.madeBy?.worker === worker) {
+      out.u8(1);
+      out.u32(commit.madeBy.attempt);
+      continue;
+    }
+    out.u8(0);
     out.u32(commit.objects.length);
-    for (const [id, bytes] of commit.objects) {
-      out.u64(id);
-      out.bytes(bytes);
+    for (const write of commit.objects) {
+      out.u64(write.id);
+      out.bytes(write.bytes);
     }
     out.u32(commit.bindings.length);
-    for (const [name, id] of commit.bindings) writeBinding(out, name, id);
+    for (const write of commit.bindings) writeBinding(out, write.name, write.id);
   }
 }
 
-function readCommits(input: BinaryReader): CommitDelta[] {
-  const commits: CommitDelta[] = [];
+function readCommits(input: BinaryReader): CommitNews[] {
+  const commits: CommitNews[] = [];
   for (let count = input.u32(); count > 0; count--) {
     const seq = input.f64();
-    const objects: [bigint, Uint8Array | null][] = [];
-    for (let n = input.u32(); n > 0; n--) objects.push([input.u64(), input.bytes()]);
-    const bindings: [string, bigint | null][] = [];
-    for (let n = input.u32(); n > 0; n--) {
-      const { name, id } = readBinding(input);
-      bindings.push([name, id]);
+    if (input.u8() === 1) {
+      commits.push({ seq, ownAttempt: input.u32() });
+      continue;
     }
-    commits.push({ seq, objects, bindings });
+    const objects: { id: bigint; bytes: Uint8Array | null }[] = [];
+    for (let n = input.u32(); n > 0; n--) objects.push({ id: input.u64(), bytes: input.bytes() });
+    const bindings: { name: string; id: bigint | null }[] = [];
+    for (let n = input.u32(); n > 0; n--) bindings.push(readBinding(input));
+    commits.push({ seq, writes: { objects, bindings } });
   }
   return commits;
 }

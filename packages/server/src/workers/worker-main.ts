@@ -42,14 +42,14 @@ async function start(): Promise<void> {
   installTransactionalServices(runtime, view, init.writeBufferBytes);
   port.on("message", (envelope: Envelope) => {
     const message = decodeToWorker(envelope);
-    source.apply(message.commits, message.lastSeq);
+    source.apply(message.commits, message.lastSeq, message.decidedUpTo);
     if (message.durableSeq > 0) source.durable(message.durableSeq);
     if (message.ids !== undefined) source.addIds(message.ids);
     if (message.backlogs !== undefined) {
       backlogs.clear();
       for (const [id, bytes] of message.backlogs) backlogs.set(id, bytes);
     }
-    const outcomes = message.attempts.map((attempt) => runAttempt(runtime, attempt));
+    const outcomes = message.attempts.map((attempt) => runAttempt(runtime, source, attempt));
     reply({ outcomes, cutOff: cutOff.splice(0), wantIds: source.askForIds() });
   });
   const ready: FromWorker = { type: "ready" };
@@ -82,13 +82,14 @@ function openSource(): WorkerSource {
 }
 
 /** Runs one attempt to the point of its commit request, or to the error that ended it. */
-function runAttempt(runtime: TaskRuntime, attempt: WireAttempt): WireOutcome {
+function runAttempt(runtime: TaskRuntime, source: WorkerSource, attempt: WireAttempt): WireOutcome {
   const tx = runtime.open(attempt);
   try {
     const body = runtime.body(attempt.kind);
     const result = runtime.execute(tx, attempt.name, (ctx) => body(ctx, tx, attempt.args));
     const request: CommitRequest = tx.prepareCommit();
     tx.markCommitted();
+    source.askedToCommit(attempt.number, request);
     return { number: attempt.number, ok: true, request, result };
   } catch (error) {
     tx.abort();

@@ -50,6 +50,13 @@ interface Slot {
   queue: WireAttempt[];
   /** Attempts sent and not answered. */
   outstanding: number;
+  /** The number of the last attempt of this worker whose outcome has been handled here. */
+  decidedUpTo: number;
+  /** The position in the pool's commit log of the first commit this worker has not been sent. */
+  commitsSent: number;
+  /** The durable sequence last sent, and when backlogs were last sent. */
+  durableSent: number;
+  backlogsSentAt: number;
   wantsIds: boolean;
 }
 
@@ -68,14 +75,19 @@ interface Pending {
  */
 export class WorkerPool implements TaskExecutor {
   private readonly pending = new Map<number, Pending>();
-  private heldCommits: CommitDelta[] = [];
+  /**
+   * Validated commits not yet sent to every worker; `logStart` is the position of the first. A
+   * worker is sent its share when it has work, so idle workers cost no messages.
+   */
+  private log: CommitDelta[] = [];
+  private logStart = 0;
   private durableSeq = 0;
-  private lastDurableSent = 0;
   private flushScheduled = false;
   private nextAttempt = 0;
-  private lastBacklogReport = 0;
   private failed: unknown;
   private closing = false;
+  /** The worker's commit request being handed to the kernel now, and where it came from. */
+  private handingOver: { readonly request: CommitRequest; readonly madeBy: { readonly worker: number; readonly attempt: number } } | undefined;
 
   private constructor(
     private readonly options: WorkerPoolOptions,
@@ -94,19 +106,19 @@ export class WorkerPool implements TaskExecutor {
     // Commits validated but not yet in the store: the workers' overlays start with them.
     const pendingWrites = committer.pendingWrites();
     const initial: CommitDelta[] = [
-      ...pendingWrites.objects.map(([id, entry]): CommitDelta => ({ seq: entry.version, objects: [[id, entry.bytes]], bindings: [] })),
-      ...pendingWrites.bindings.map(([name, entry]): CommitDelta => ({ seq: entry.version, objects: [], bindings: [[name, entry.id]] })),
+      ...pendingWrites.objects.map(([id, entry]): CommitDelta => ({ seq: entry.version, objects: [{ id, bytes: entry.bytes }], bindings: [] })),
+      ...pendingWrites.bindings.map(([name, entry]): CommitDelta => ({ seq: entry.version, objects: [], bindings: [{ name, id: entry.id }] })),
     ];
     const slots: Slot[] = [];
     const ready: Promise<void>[] = [];
     for (let index = 0; index < options.count; index++) {
       const init: WorkerInit = { index, appModule: options.appModule, preload: options.preload, store, writeBufferBytes: options.writeBufferBytes, lastSeq, ids: committer.allocateIdBlock(ID_BLOCK) };
       const worker = new Worker(new URL("./worker-entry.js", import.meta.url), { workerData: init });
-      slots.push({ worker, index, queue: [], outstanding: 0, wantsIds: false });
+      slots.push({ worker, index, queue: [], outstanding: 0, decidedUpTo: 0, commitsSent: 0, durableSent: 0, backlogsSentAt: -Infinity, wantsIds: false });
       ready.push(firstMessage(worker, index));
     }
     const pool = new WorkerPool(options, slots);
-    pool.heldCommits = initial;
+    pool.log = initial;
     // From here on every validated commit reaches the pool, so nothing falls between the
     // snapshot above and the workers' first message.
     hooks(pool);
@@ -134,15 +146,16 @@ export class WorkerPool implements TaskExecutor {
     this.scheduleFlush();
   }
 
-  /** A commit was validated: every worker's overlay gets its writes. */
+  /**
+   * A commit was validated: every worker's overlay gets its writes (the worker that made it, only
+   * its sequence). Validation happens while the outcome is handed over (see {@link listen}), so a
+   * request from a worker is the one being handed over.
+   */
   onValidated(seq: number, request: CommitRequest): void {
     if (request.objectWrites.length === 0 && request.bindingWrites.length === 0) return;
-    this.heldCommits.push({
-      seq,
-      objects: request.objectWrites.map((write) => [write.id, write.bytes] as const),
-      bindings: request.bindingWrites.map((write) => [write.name, write.id] as const),
-    });
-    if (this.heldCommits.length >= MAX_HELD_COMMITS) this.scheduleFlush();
+    const madeBy = this.handingOver?.request === request ? this.handingOver.madeBy : undefined;
+    this.log.push({ seq, objects: request.objectWrites, bindings: request.bindingWrites, madeBy });
+    if (this.log.length >= MAX_HELD_COMMITS) this.scheduleFlush();
   }
 
   /** Every commit up to `seq` is in the store. */
@@ -172,42 +185,57 @@ export class WorkerPool implements TaskExecutor {
   }
 
   /**
-   * Sends every worker what it needs, in one message each. Each attempt's transaction will start at
-   * the worker's view, which includes every commit validated so far; holding that sequence with the
-   * committer keeps the records its validation needs from being pruned meanwhile.
+   * Sends each worker that has attempts to run (or asked for ids, or is far behind on commits) what
+   * it needs: the commits validated since it was last sent any, durability, ids, backlogs, and the
+   * attempts. Each attempt's transaction will start at the worker's view, which then includes every
+   * commit validated so far; holding that sequence with the committer keeps the records its
+   * validation needs from being pruned meanwhile.
    */
   private flush(): void {
     this.flushScheduled = false;
     if (this.failed !== undefined) return;
-    const { committer } = this.options;
-    const commits = this.heldCommits;
-    this.heldCommits = [];
-    const lastSeq = committer.lastCommitSeq;
-    const durableSeq = this.durableSeq > this.lastDurableSent ? this.durableSeq : 0;
-    this.lastDurableSent = Math.max(this.lastDurableSent, this.durableSeq);
-    const backlogs = this.backlogReport();
+    const logEnd = this.logStart + this.log.length;
     for (const slot of this.slots) {
-      const queued = slot.queue;
-      slot.queue = [];
-      for (const attempt of queued) this.pending.get(attempt.number)!.hold = committer.begin();
-      const ids: IdBlock | undefined = slot.wantsIds ? committer.allocateIdBlock(ID_BLOCK) : undefined;
-      slot.wantsIds = false;
-      // Commits, durability, ids and backlogs go with the first message only.
-      let first = true;
-      for (let start = 0; first || start < queued.length; start += ATTEMPTS_PER_MESSAGE) {
-        const attempts = queued.slice(start, start + ATTEMPTS_PER_MESSAGE);
-        const envelope = first ? encodeToWorker({ commits, lastSeq, durableSeq, ids, backlogs, attempts }) : encodeToWorker({ commits: [], lastSeq, durableSeq: 0, ids: undefined, backlogs: undefined, attempts });
-        slot.worker.postMessage(envelope, [envelope.bin]);
-        first = false;
-      }
+      if (slot.queue.length > 0 || slot.wantsIds || logEnd - slot.commitsSent >= MAX_HELD_COMMITS) this.send(slot, logEnd);
+    }
+    // Forget what every worker has been sent.
+    const sentToAll = Math.min(...this.slots.map((slot) => slot.commitsSent));
+    if (sentToAll > this.logStart) {
+      this.log = this.log.slice(sentToAll - this.logStart);
+      this.logStart = sentToAll;
     }
   }
 
-  /** Which clients are behind on reading, every {@link BACKLOG_REPORT_MS} at most. */
-  private backlogReport(): [bigint, number][] | undefined {
+  /** Sends `slot` its queued attempts, in messages of {@link ATTEMPTS_PER_MESSAGE}; the news goes with the first. */
+  private send(slot: Slot, logEnd: number): void {
+    const { committer } = this.options;
+    const commits = this.log.slice(slot.commitsSent - this.logStart);
+    slot.commitsSent = logEnd;
+    const lastSeq = committer.lastCommitSeq;
+    const durableSeq = this.durableSeq > slot.durableSent ? this.durableSeq : 0;
+    slot.durableSent = Math.max(slot.durableSent, this.durableSeq);
+    const backlogs = this.backlogReport(slot);
+    const ids: IdBlock | undefined = slot.wantsIds ? committer.allocateIdBlock(ID_BLOCK) : undefined;
+    slot.wantsIds = false;
+    const queued = slot.queue;
+    slot.queue = [];
+    for (const attempt of queued) this.pending.get(attempt.number)!.hold = committer.begin();
+    let first = true;
+    for (let start = 0; first || start < queued.length; start += ATTEMPTS_PER_MESSAGE) {
+      const attempts = queued.slice(start, start + ATTEMPTS_PER_MESSAGE);
+      const envelope = first
+        ? encodeToWorker({ commits, decidedUpTo: slot.decidedUpTo, lastSeq, durableSeq, ids, backlogs, attempts }, slot.index)
+        : encodeToWorker({ commits: [], decidedUpTo: slot.decidedUpTo, lastSeq, durableSeq: 0, ids: undefined, backlogs: undefined, attempts }, slot.index);
+      slot.worker.postMessage(envelope, [envelope.bin]);
+      first = false;
+    }
+  }
+
+  /** Which clients are behind on reading, for `slot` every {@link BACKLOG_REPORT_MS} at most. */
+  private backlogReport(slot: Slot): [bigint, number][] | undefined {
     const now = performance.now();
-    if (now - this.lastBacklogReport < BACKLOG_REPORT_MS) return undefined;
-    this.lastBacklogReport = now;
+    if (now - slot.backlogsSentAt < BACKLOG_REPORT_MS) return undefined;
+    slot.backlogsSentAt = now;
     return this.options.sessions.backlogsOver(Math.floor(this.options.writeBufferBytes / 4));
   }
 
@@ -224,9 +252,12 @@ export class WorkerPool implements TaskExecutor {
         const pending = this.pending.get(outcome.number)!;
         this.pending.delete(outcome.number);
         slot.outstanding--;
+        slot.decidedUpTo = outcome.number;
+        if (outcome.ok) this.handingOver = { request: outcome.request, madeBy: { worker: slot.index, attempt: outcome.number } };
         try {
           pending.done(outcome.ok ? { ok: true, request: outcome.request, result: outcome.result } : { ok: false, error: fromWireError(outcome.error) });
         } finally {
+          this.handingOver = undefined;
           if (pending.hold !== undefined) this.options.committer.end(pending.hold);
         }
       }

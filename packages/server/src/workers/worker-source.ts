@@ -2,7 +2,7 @@ import { ResourceUnavailableError } from "../api/errors.js";
 import type { CommitRequest, RangeRead, TransactionSource } from "../kernel/committer.js";
 import type { BindingRecord, DataStore, ObjectRecord } from "../kernel/data-store.js";
 import { Overlay } from "../kernel/overlay.js";
-import type { CommitDelta, IdBlock } from "./wire.js";
+import type { CommitNews, CommitWrites, IdBlock } from "./wire.js";
 
 /** Ids left in a worker's block below which it asks for the next block. */
 const LOW_ON_IDS = 256;
@@ -22,6 +22,11 @@ export class WorkerSource implements TransactionSource {
   private idsLeft = 0;
   /** True between asking the main thread for ids and receiving them: one block per request. */
   private askedForIds = false;
+  /**
+   * The writes of this worker's attempts that asked to commit and whose fate the main thread has
+   * not yet told, by attempt number (ascending): a commit of one is news of its sequence only.
+   */
+  private readonly undecided = new Map<number, CommitWrites>();
 
   constructor(
     private readonly store: Pick<DataStore, "getObject" | "getBinding" | "nextBindingName">,
@@ -57,11 +62,25 @@ export class WorkerSource implements TransactionSource {
     this.askedForIds = false;
   }
 
-  /** Lays validated commits over the store, in commit order. */
-  apply(commits: readonly CommitDelta[], lastSeq: number): void {
+  /** Keeps the writes of attempt `attempt`, which asks the main thread to commit them. */
+  askedToCommit(attempt: number, request: CommitRequest): void {
+    this.undecided.set(attempt, { objects: request.objectWrites, bindings: request.bindingWrites });
+  }
+
+  /**
+   * Lays validated commits over the store, in commit order, then forgets the writes of this
+   * worker's attempts up to `decidedUpTo` (those that committed are among `commits` or came before).
+   */
+  apply(commits: readonly CommitNews[], lastSeq: number, decidedUpTo: number): void {
     for (const commit of commits) {
-      for (const [id, bytes] of commit.objects) this.overlay.objects.set(id, { bytes, version: commit.seq });
-      for (const [name, id] of commit.bindings) this.overlay.bindings.set(name, { id, version: commit.seq });
+      const writes = "writes" in commit ? commit.writes : this.undecided.get(commit.ownAttempt);
+      if (writes === undefined) throw new Error(`the main thread reports a commit of attempt ${(commit as { ownAttempt: number }).ownAttempt}, whose writes this worker does not have`);
+      for (const write of writes.objects) this.overlay.objects.set(write.id, { bytes: write.bytes, version: commit.seq });
+      for (const write of writes.bindings) this.overlay.bindings.set(write.name, { id: write.id, version: commit.seq });
+    }
+    for (const attempt of this.undecided.keys()) {
+      if (attempt > decidedUpTo) break;
+      this.undecided.delete(attempt);
     }
     if (lastSeq > this.seen) this.seen = lastSeq;
   }
