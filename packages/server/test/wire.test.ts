@@ -105,30 +105,33 @@ describe("messages between threads", () => {
   });
 });
 
-describe("a worker's view of commits", () => {
-  function source(): WorkerSource {
-    return new WorkerSource(new MemoryDataStore(), 0, { first: 1000n, count: 10 }, () => undefined);
-  }
+for (const mode of ["an overlay on a store read from disk", "a private copy of an in-memory store"]) {
+  describe(`a worker's view of commits, kept in ${mode}`, () => {
+    function source(): WorkerSource {
+      const store = new MemoryDataStore();
+      return new WorkerSource(mode.includes("copy") ? { copy: store } : { reads: store, catchUp: () => undefined }, 0, { first: 1000n, count: 10 });
+    }
 
-  it("applies its own commits from the writes it kept, at the sequence the main thread gives", () => {
-    const view = source();
-    view.askedToCommit(5, request({ objectWrites: [{ id: 1n, bytes: new Uint8Array([5]) }], bindingWrites: [{ name: "a.one", id: 1n }] }));
-    view.askedToCommit(6, request({ objectWrites: [{ id: 2n, bytes: new Uint8Array([6]) }] }));
-    // Attempt 5 committed at 3; attempt 6 was decided too (it conflicted): its writes never show.
-    view.apply([{ seq: 2, writes: { objects: [{ id: 9n, bytes: new Uint8Array([9]) }], bindings: [] } }, { seq: 3, ownAttempt: 5 }], 3, 6);
-    assert.deepEqual(view.readObject(1n), { bytes: new Uint8Array([5]), version: 3 });
-    assert.deepEqual(view.readBinding("a.one"), { id: 1n, version: 3 });
-    assert.deepEqual(view.readObject(9n), { bytes: new Uint8Array([9]), version: 2 });
-    assert.equal(view.readObject(2n), undefined);
-    assert.equal(view.begin(), 3);
-    assert.throws(() => view.apply([{ seq: 4, ownAttempt: 6 }], 4, 6), /attempt 6, whose writes this worker does not have/);
-  });
+    it("applies its own commits from the writes it kept, at the sequence the main thread gives", () => {
+      const view = source();
+      view.askedToCommit(5, request({ objectWrites: [{ id: 1n, bytes: new Uint8Array([5]) }], bindingWrites: [{ name: "a.one", id: 1n }] }));
+      view.askedToCommit(6, request({ objectWrites: [{ id: 2n, bytes: new Uint8Array([6]) }] }));
+      // Attempt 5 committed at 3; attempt 6 was decided too (it conflicted): its writes never show.
+      view.apply([{ seq: 2, writes: { objects: [{ id: 9n, bytes: new Uint8Array([9]) }], bindings: [] } }, { seq: 3, ownAttempt: 5 }], 3, 6);
+      assert.deepEqual(view.readObject(1n), { bytes: new Uint8Array([5]), version: 3 });
+      assert.deepEqual(view.readBinding("a.one"), { id: 1n, version: 3 });
+      assert.deepEqual(view.readObject(9n), { bytes: new Uint8Array([9]), version: 2 });
+      assert.equal(view.readObject(2n), undefined);
+      assert.equal(view.begin(), 3);
+      assert.throws(() => view.apply([{ seq: 4, ownAttempt: 6 }], 4, 6), /attempt 6, whose writes this worker does not have/);
+    });
 
-  it("keeps the writes of attempts not yet decided", () => {
-    const view = source();
-    view.askedToCommit(7, request({ objectWrites: [{ id: 3n, bytes: new Uint8Array([7]) }] }));
-    view.apply([], 1, 6);
-    view.apply([{ seq: 2, ownAttempt: 7 }], 2, 7);
-    assert.deepEqual(view.readObject(3n), { bytes: new Uint8Array([7]), version: 2 });
+    it("keeps the writes of attempts not yet decided", () => {
+      const view = source();
+      view.askedToCommit(7, request({ objectWrites: [{ id: 3n, bytes: new Uint8Array([7]) }] }));
+      view.apply([], 1, 6);
+      view.apply([{ seq: 2, ownAttempt: 7 }], 2, 7);
+      assert.deepEqual(view.readObject(3n), { bytes: new Uint8Array([7]), version: 2 });
+    });
   });
-});
+}

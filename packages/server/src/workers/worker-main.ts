@@ -59,26 +59,18 @@ async function start(): Promise<void> {
 function openSource(): WorkerSource {
   if (init.store.kind === "lmdb") {
     const store = LmdbDataStore.openReader(init.store.path, init.store.durability);
-    return new WorkerSource(store, init.lastSeq, init.ids, () => store.resetReadTxn());
+    return new WorkerSource({ reads: store, catchUp: () => store.resetReadTxn() }, init.lastSeq, init.ids);
   }
-  const store = new MemoryDataStore();
+  const copy = new MemoryDataStore();
   const { snapshot } = init.store;
   if (snapshot.meta !== undefined) {
-    void store.commit({
+    void copy.commit({
       objects: snapshot.objects.map(([id, record]) => ({ id, bytes: record.bytes, version: record.version })),
       bindings: snapshot.bindings.map(([name, record]) => ({ name, id: record.id, version: record.version })),
       meta: snapshot.meta,
     });
   }
-  const source = new WorkerSource(store, init.lastSeq, init.ids, (durable) => {
-    // The copy applies what the main thread's store now holds (it applies synchronously).
-    void store.commit({
-      objects: durable.objects.map(([id, entry]) => ({ id, bytes: entry.bytes, version: entry.version })),
-      bindings: durable.bindings.map(([name, entry]) => ({ name, id: entry.id, version: entry.version })),
-      meta: { nextObjectId: 0n, lastCommitSeq: durable.seq, appTimeMs: 0 },
-    });
-  });
-  return source;
+  return new WorkerSource({ copy }, init.lastSeq, init.ids);
 }
 
 /** Runs one attempt to the point of its commit request, or to the error that ended it. */

@@ -1,8 +1,25 @@
 import { ResourceUnavailableError } from "../api/errors.js";
 import type { CommitRequest, RangeRead, TransactionSource } from "../kernel/committer.js";
-import type { BindingRecord, DataStore, ObjectRecord } from "../kernel/data-store.js";
-import { Overlay } from "../kernel/overlay.js";
+import type { BindingRecord, ObjectRecord } from "../kernel/data-store.js";
+import { Overlay, type StoreReads } from "../kernel/overlay.js";
+import type { MemoryDataStore } from "../data/memory-data-store.js";
 import type { CommitNews, CommitWrites, IdBlock } from "./wire.js";
+
+/**
+ * What a worker reads committed state from: LMDB, read directly, under an overlay of the commits
+ * not yet durable (`catchUp` renews its read snapshot once they are); or a private copy of an
+ * in-memory store, into which each validated commit is written at once (it has no disk to lag).
+ */
+export type WorkerStore = { readonly reads: StoreReads; readonly catchUp: () => void } | { readonly copy: MemoryDataStore };
+
+/** Writes a validated commit into a worker's private copy of an in-memory store. */
+function writeToCopy(copy: MemoryDataStore, writes: CommitWrites, seq: number): void {
+  void copy.commit({
+    objects: writes.objects.map((write) => ({ id: write.id, bytes: write.bytes, version: seq })),
+    bindings: writes.bindings.map((write) => ({ name: write.name, id: write.id, version: seq })),
+    meta: { nextObjectId: 0n, lastCommitSeq: seq, appTimeMs: 0 },
+  });
+}
 
 /** Ids left in a worker's block below which it asks for the next block. */
 const LOW_ON_IDS = 256;
@@ -29,13 +46,11 @@ export class WorkerSource implements TransactionSource {
   private readonly undecided = new Map<number, CommitWrites>();
 
   constructor(
-    private readonly store: Pick<DataStore, "getObject" | "getBinding" | "nextBindingName">,
+    private readonly store: WorkerStore,
     lastSeq: number,
     ids: IdBlock,
-    /** Brings the store up to the durable state (a new LMDB read snapshot, or a copy applied). */
-    private readonly catchUp: (durable: { objects: [bigint, { bytes: Uint8Array | null; version: number }][]; bindings: [string, { id: bigint | null; version: number }][]; seq: number }) => void,
   ) {
-    this.overlay = new Overlay(store);
+    this.overlay = new Overlay("copy" in store ? store.copy : store.reads);
     this.seen = lastSeq;
     this.addIds(ids);
   }
@@ -75,6 +90,10 @@ export class WorkerSource implements TransactionSource {
     for (const commit of commits) {
       const writes = "writes" in commit ? commit.writes : this.undecided.get(commit.ownAttempt);
       if (writes === undefined) throw new Error(`the main thread reports a commit of attempt ${(commit as { ownAttempt: number }).ownAttempt}, whose writes this worker does not have`);
+      if ("copy" in this.store) {
+        writeToCopy(this.store.copy, writes, commit.seq);
+        continue;
+      }
       for (const write of writes.objects) this.overlay.objects.set(write.id, { bytes: write.bytes, version: commit.seq });
       for (const write of writes.bindings) this.overlay.bindings.set(write.name, { id: write.id, version: commit.seq });
     }
@@ -91,9 +110,11 @@ export class WorkerSource implements TransactionSource {
    * find neither the overlay's entry nor the store's new version).
    */
   durable(seq: number): void {
+    // A copy holds every validated commit already; only a store read from disk lags behind.
+    if ("copy" in this.store) return;
     const objects = [...this.overlay.objects].filter(([, entry]) => entry.version <= seq);
     const bindings = [...this.overlay.bindings].filter(([, entry]) => entry.version <= seq);
-    this.catchUp({ objects, bindings, seq });
+    this.store.catchUp();
     for (const [id, entry] of objects) this.overlay.forgetObject(id, entry.version);
     for (const [name, entry] of bindings) this.overlay.forgetBinding(name, entry.version);
   }
