@@ -179,9 +179,11 @@ export class WorkerPool implements TaskExecutor {
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    // At the end of this callback: every attempt submitted in it goes in one message per worker,
-    // without waiting for another turn of the event loop.
-    queueMicrotask(() => this.flush());
+    // Once per turn of the event loop, after its I/O: every attempt submitted by the turn's socket
+    // reads and worker answers goes in one message per worker. Flushing at the end of each callback
+    // instead sent a message per socket read: over the network with 2 workers that cost about
+    // 165 us of CPU per transfer against 110-130 us, and 10-20% of the throughput.
+    setImmediate(() => this.flush());
   }
 
   /**
