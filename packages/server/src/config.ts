@@ -1,4 +1,5 @@
 import { ConfigError } from "./api/errors.js";
+import { DEFAULT_OBJECT_CACHE_ENTRIES } from "./kernel/object-cache.js";
 
 /** How far a commit must get before its effects are released. */
 export type Durability = "sync" | "relaxed" | "memory";
@@ -63,6 +64,12 @@ export interface ServerConfig {
    * that defines the application (`appModule`, which the CLI passes), to know its classes.
    */
   readonly workers: number;
+  /**
+   * Decoded objects each thread that runs tasks keeps between tasks, so that an object read again
+   * (a session's record, a room) is not decoded again; 0 keeps none. An object is kept only while
+   * unchanged, so this trades memory for CPU and changes no result.
+   */
+  readonly objectCacheEntries: number;
 }
 
 /** The defaults: the only place they are written down. */
@@ -93,6 +100,7 @@ export const DEFAULT_CONFIG: ServerConfig = Object.freeze({
   reconnectWindowMs: 0,
   reconnectBufferBytes: 262_144,
   workers: 0,
+  objectCacheEntries: DEFAULT_OBJECT_CACHE_ENTRIES,
 });
 
 const DURABILITIES: readonly Durability[] = ["sync", "relaxed", "memory"];
@@ -140,6 +148,9 @@ export function resolveConfig(input: Readonly<Record<string, unknown>> = {}): Se
   positive(merged, "reconnectBufferBytes", { integer: true });
   if (!(Number.isInteger(merged.workers) && (merged.workers as number) >= 0 && (merged.workers as number) <= 64)) {
     throw new ConfigError(`workers must be a whole number from 0 (tasks on the main thread) to 64, got ${JSON.stringify(merged.workers)}`);
+  }
+  if (!(Number.isInteger(merged.objectCacheEntries) && (merged.objectCacheEntries as number) >= 0)) {
+    throw new ConfigError(`objectCacheEntries must be a whole number ≥ 0 (0 keeps no decoded objects), got ${JSON.stringify(merged.objectCacheEntries)}`);
   }
   if (merged.rateLimitPolicy !== "drop" && merged.rateLimitPolicy !== "disconnect") {
     throw new ConfigError(`rateLimitPolicy must be "drop" or "disconnect", got ${JSON.stringify(merged.rateLimitPolicy)}`);

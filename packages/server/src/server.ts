@@ -228,6 +228,7 @@ export async function startServer(options: StartServerOptions): Promise<Server> 
       maxTaskAttempts: config.maxTaskAttempts,
       retryBackoffMaxMs: config.retryBackoffMaxMs,
       appTimeCheckpointMs: config.appTimeCheckpointMs,
+      objectCacheEntries: config.objectCacheEntries,
       onFatal,
     });
     const tasks = new TaskService(kernel, logger);
@@ -244,7 +245,7 @@ export async function startServer(options: StartServerOptions): Promise<Server> 
     if (config.workers > 0) {
       const started = kernel;
       workers = await WorkerPool.start(
-        { count: config.workers, appModule: moduleUrl(appModule!), preload: workerPreload === undefined ? undefined : moduleUrl(workerPreload), store, committer: kernel.committer, sessions: sessionService, writeBufferBytes: config.writeBufferBytes, logger, onFatal },
+        { count: config.workers, appModule: moduleUrl(appModule!), preload: workerPreload === undefined ? undefined : moduleUrl(workerPreload), store, committer: kernel.committer, sessions: sessionService, writeBufferBytes: config.writeBufferBytes, objectCacheEntries: config.objectCacheEntries, logger, onFatal },
         (pool) => started.watchCommits(pool),
       );
       kernel.installExecutor(workers);

@@ -32,7 +32,7 @@ export class ControlledStore extends MemoryDataStore {
 }
 
 /** Options of {@link bareKernel}. */
-export type BareKernelOptions = { store?: DataStore; clock?: Clock; random?: Random; txnTimeoutMs?: number; maxTaskAttempts?: number; logger?: Logger; onFatal?: (error: unknown) => void };
+export type BareKernelOptions = { store?: DataStore; clock?: Clock; random?: Random; txnTimeoutMs?: number; maxTaskAttempts?: number; logger?: Logger; onFatal?: (error: unknown) => void; objectCacheEntries?: number };
 
 /** A kernel with its task service, below the server; the caller closes it. */
 export function bareKernel(options: BareKernelOptions = {}) {
@@ -47,6 +47,7 @@ export function bareKernel(options: BareKernelOptions = {}) {
     retryBackoffMaxMs: 0.001,
     appTimeCheckpointMs: 3_600_000,
     onFatal: options.onFatal ?? (() => undefined),
+    objectCacheEntries: options.objectCacheEntries,
   });
   const { tasks } = installTaskServices(kernel, logger, () => ({
     createChannel: () => assert.fail("no channels in a bare kernel"),

@@ -5,6 +5,7 @@ import { Committer, NODE_SCHEDULER, type CommitRequest, type Scheduler } from ".
 import type { DataStore } from "./data-store.js";
 import type { EffectData, EffectHandler, LogEffect } from "./effects.js";
 import type { Logger } from "./logger.js";
+import { DEFAULT_OBJECT_CACHE_ENTRIES, ObjectCache } from "./object-cache.js";
 import { IGNORING_OBSERVER, type AbortReason, type KernelObserver } from "./observer.js";
 import type { Random } from "./random.js";
 import { TaskRuntime, type TaskBody, type TaskServiceHooks } from "./task-runtime.js";
@@ -61,6 +62,8 @@ export interface KernelOptions {
   readonly appTimeCheckpointMs: number;
   /** Called if the store fails: the server must stop. */
   readonly onFatal: (error: unknown) => void;
+  /** Decoded objects kept between tasks on this thread (see {@link ObjectCache}); 0 keeps none. */
+  readonly objectCacheEntries?: number;
   /** Told of every attempt, commit and batch (for metrics); none by default. */
   readonly observer?: KernelObserver;
   /**
@@ -184,7 +187,7 @@ export class Kernel {
       onValidated: (seq, request) => this.committerHooks?.onValidated(seq, request),
       onDurable: (seq) => this.committerHooks?.onDurable(seq),
     });
-    this.runtime = new TaskRuntime(this.committer, options.clock);
+    this.runtime = new TaskRuntime(this.committer, options.clock, 0, new ObjectCache(options.objectCacheEntries ?? DEFAULT_OBJECT_CACHE_ENTRIES));
     this.installEffectHandler("log", (effect) => {
       const line = effect as LogEffect;
       options.logger[line.level](line.message, line.fields);

@@ -5,6 +5,7 @@ import type { Clock } from "./clock.js";
 import type { TransactionSource } from "./committer.js";
 import { TransactionDataManager } from "./data-manager.js";
 import type { LogEffect } from "./effects.js";
+import type { ObjectCache } from "./object-cache.js";
 import { callSync, Transaction, type TransactionHooks } from "./transaction.js";
 
 /** What the kernel needs from the services above it, installed by the composition root. */
@@ -44,21 +45,25 @@ export class TaskRuntime {
   private readonly kinds = new Map<string, TaskBody>();
   private lastTransactionId: number;
   /** What every transaction asks of the runtime; one object, not one per transaction. */
-  private readonly transactionHooks: TransactionHooks = {
-    cancelPeriodicTask: (tx, id) => this.hooks().cancelPeriodicTask(tx, id),
-    service: <T>(name: string): T => {
-      if (!this.services.has(name)) throw new Error(`no service named ${name} on this server`);
-      return this.services.get(name) as T;
-    },
-  };
+  private readonly transactionHooks: TransactionHooks;
 
   constructor(
     private readonly source: TransactionSource,
     private readonly clock: Clock,
     /** Transaction ids of this thread start after this (threads number theirs apart). */
     firstTransactionId = 0,
+    /** Decoded objects kept between this thread's tasks; none if undefined. */
+    readonly objects?: ObjectCache,
   ) {
     this.lastTransactionId = firstTransactionId;
+    this.transactionHooks = {
+      cancelPeriodicTask: (tx, id) => this.hooks().cancelPeriodicTask(tx, id),
+      service: <T>(name: string): T => {
+        if (!this.services.has(name)) throw new Error(`no service named ${name} on this server`);
+        return this.services.get(name) as T;
+      },
+      objects,
+    };
   }
 
   /** Installs the task service; must happen before the first task runs. */

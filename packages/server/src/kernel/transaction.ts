@@ -16,6 +16,7 @@ import type { Clock } from "./clock.js";
 import { objectCodec, visitRefs } from "./codec.js";
 import type { CommitRequest, RangeRead, TransactionSource } from "./committer.js";
 import type { Effect } from "./effects.js";
+import type { ObjectCache } from "./object-cache.js";
 
 /**
  * Object instances that a transaction loaded or stored: such an instance belongs to that task, and
@@ -31,6 +32,8 @@ interface Entry {
   readonly object: object;
   /** The bytes the object was loaded from; undefined for an object new in this transaction. */
   readonly loadedBytes: Uint8Array | undefined;
+  /** The version it was loaded at (0 for a new object). */
+  readonly version: number;
   state: EntryState;
   forUpdate: boolean;
   /** True while the object's removingObject hook runs. */
@@ -46,6 +49,8 @@ export interface TransactionHooks {
   cancelPeriodicTask(tx: Transaction, handleId: bigint): void;
   /** A per-server service by name. */
   service<T>(name: string): T;
+  /** Decoded objects kept between this thread's tasks, if any. */
+  readonly objects?: ObjectCache;
 }
 
 /** Options of one transaction. */
@@ -63,8 +68,9 @@ export interface TransactionOptions {
  *
  * Reads come from the committed state as of the transaction's start sequence; reading something
  * committed since then aborts at once with a conflict (so game code never sees a torn state).
- * Loaded objects are decoded afresh and cached by id, so within a task a Ref always yields the same
- * JS object. At commit every loaded object is encoded again: the bytes that differ are the writes.
+ * Loaded objects are decoded (or taken from the thread's {@link ObjectCache}) and kept by id, so
+ * within a task a Ref always yields the same JS object. At commit every loaded object is encoded
+ * again: the bytes that differ are the writes, and the objects left as they were go back to the cache.
  */
 /** Stands in {@link Transaction.referencers} for a binding that names an object. */
 export const BOUND: object = Object.freeze({ binding: true });
@@ -197,7 +203,7 @@ export class Transaction implements ActiveTransaction {
     }
     this.assertUsable(obj);
     const id = this.committer.allocateId();
-    this.track({ id, object: obj, loadedBytes: undefined, state: "new", forUpdate: false });
+    this.track({ id, object: obj, loadedBytes: undefined, version: 0, state: "new", forUpdate: false });
     return id;
   }
 
@@ -368,6 +374,10 @@ export class Transaction implements ActiveTransaction {
       const bytes = objectCodec.encode(entry.object);
       if (entry.state === "new" || entry.forUpdate || !sameBytes(bytes, entry.loadedBytes!)) {
         objectWrites.push({ id: entry.id, bytes });
+      } else if (this.hooks.objects !== undefined && holdsOnlyStoredState(entry.object)) {
+        // Read and left as decoded: whether this commit succeeds or not, the instance still is
+        // what decoding its bytes at that version gives, and the next task may take it.
+        this.hooks.objects.put(entry.id, entry.version, entry.object);
       }
     }
     const bindingWrites = [...this.bindingWrites].map(([name, id]) => {
@@ -413,8 +423,8 @@ export class Transaction implements ActiveTransaction {
       return undefined;
     }
     if (record.version > this.startSeq) this.conflict(`object ${id}`, { kind: "object", id });
-    const object = objectCodec.decode(record.bytes);
-    const entry: Entry = { id, object, loadedBytes: record.bytes, state: "loaded", forUpdate: false };
+    const object = this.hooks.objects?.take(id, record.version) ?? objectCodec.decode(record.bytes);
+    const entry: Entry = { id, object, loadedBytes: record.bytes, version: record.version, state: "loaded", forUpdate: false };
     this.track(entry);
     return entry;
   }
@@ -457,6 +467,15 @@ export function nameConflict(on: ConflictSource, bindingReads: Iterable<string>,
     if (boundId(key) === on.id) return { ...on, binding: key };
   }
   return on;
+}
+
+/**
+ * True when `obj` holds nothing its encoding leaves out, as a decoded instance does: no symbol or
+ * non-enumerable own property, and not frozen or sealed. Only such an instance is kept for later
+ * tasks, which would otherwise see state a fresh decode does not have.
+ */
+function holdsOnlyStoredState(obj: object): boolean {
+  return Object.isExtensible(obj) && Object.getOwnPropertySymbols(obj).length === 0 && Object.getOwnPropertyNames(obj).length === Object.keys(obj).length;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -15,6 +15,8 @@ export interface WorkerInit {
   /** The LMDB store to read, or the contents of an in-memory store to copy. */
   readonly store: { readonly kind: "lmdb"; readonly path: string; readonly durability: "sync" | "relaxed" } | { readonly kind: "memory"; readonly snapshot: MemorySnapshot };
   readonly writeBufferBytes: number;
+  /** Decoded objects the worker keeps between tasks. */
+  readonly objectCacheEntries: number;
   /** The commit sequence the worker's view starts at. */
   readonly lastSeq: number;
   /** Its first block of object ids. */

@@ -6,6 +6,7 @@
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
 import { SystemClock } from "../kernel/clock.js";
 import type { CommitRequest } from "../kernel/committer.js";
+import { ObjectCache } from "../kernel/object-cache.js";
 import { TaskRuntime } from "../kernel/task-runtime.js";
 import { LmdbDataStore } from "../data/lmdb-data-store.js";
 import { MemoryDataStore } from "../data/memory-data-store.js";
@@ -38,7 +39,7 @@ async function start(): Promise<void> {
     backlogOf: (id) => backlogs.get(id) ?? 0,
     cutOff: (id, backlog) => void cutOff.push([id, backlog]),
   };
-  const runtime = new TaskRuntime(source, new SystemClock(), (init.index + 1) * TRANSACTION_IDS_PER_THREAD);
+  const runtime = new TaskRuntime(source, new SystemClock(), (init.index + 1) * TRANSACTION_IDS_PER_THREAD, new ObjectCache(init.objectCacheEntries));
   installTransactionalServices(runtime, view, init.writeBufferBytes);
   port.on("message", (envelope: Envelope) => {
     const message = decodeToWorker(envelope);

@@ -39,6 +39,8 @@ export interface WorkerPoolOptions {
   readonly committer: Committer;
   readonly sessions: PoolSessions;
   readonly writeBufferBytes: number;
+  /** Decoded objects each worker keeps between tasks. */
+  readonly objectCacheEntries: number;
   readonly logger: Logger;
   /** Called if a worker dies: tasks can no longer run, and the server must stop. */
   readonly onFatal: (error: unknown) => void;
@@ -112,7 +114,7 @@ export class WorkerPool implements TaskExecutor {
     const slots: Slot[] = [];
     const ready: Promise<void>[] = [];
     for (let index = 0; index < options.count; index++) {
-      const init: WorkerInit = { index, appModule: options.appModule, preload: options.preload, store, writeBufferBytes: options.writeBufferBytes, lastSeq, ids: committer.allocateIdBlock(ID_BLOCK) };
+      const init: WorkerInit = { index, appModule: options.appModule, preload: options.preload, store, writeBufferBytes: options.writeBufferBytes, objectCacheEntries: options.objectCacheEntries, lastSeq, ids: committer.allocateIdBlock(ID_BLOCK) };
       const worker = new Worker(new URL("./worker-entry.js", import.meta.url), { workerData: init });
       slots.push({ worker, index, queue: [], outstanding: 0, decidedUpTo: 0, commitsSent: 0, durableSent: 0, backlogsSentAt: -Infinity, wantsIds: false });
       ready.push(firstMessage(worker, index));

@@ -1,0 +1,161 @@
+// The decoded-object cache: an object read and left as it was is taken by the next task instead of
+// decoded again; anything a task changed, might have changed, or added outside its stored fields is
+// decoded afresh, so no task ever sees the cache.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { ConfigError, managed, resolveConfig } from "shardless";
+import { failure, testKernel } from "./helpers.ts";
+
+@managed("cache.Counter")
+class Counter {
+  constructor(
+    public count = 0,
+    public notes: string[] = [],
+  ) {}
+}
+
+type TestKernel = ReturnType<typeof testKernel>["kernel"];
+
+async function seed(kernel: TestKernel, names: string[] = ["a"]): Promise<void> {
+  await kernel.run("seed", (ctx) => {
+    for (const name of names) ctx.data.setBinding(name, new Counter());
+  });
+}
+
+function cacheOf(kernel: TestKernel) {
+  const cache = kernel.runtime.objects;
+  assert.ok(cache !== undefined);
+  return cache;
+}
+
+/** The instance a task gets for binding `name`, and its count. */
+function read(kernel: TestKernel, name = "a"): Promise<Counter> {
+  return kernel.run("read", (ctx) => ctx.data.getBinding<Counter>(name));
+}
+
+describe("decoded-object cache", () => {
+  it("hands an object that a task only read to the next task instead of decoding it again", async () => {
+    const { kernel } = testKernel();
+    await seed(kernel);
+    const first = await read(kernel);
+    const hitsBefore = cacheOf(kernel).hits;
+    const second = await read(kernel);
+    assert.equal(second, first);
+    assert.equal(cacheOf(kernel).hits, hitsBefore + 1);
+  });
+
+  it("decodes afresh an object that a task wrote, and the next task sees the write", async () => {
+    const { kernel } = testKernel();
+    await seed(kernel);
+    const before = await read(kernel);
+    await kernel.run("write", (ctx) => {
+      const counter = ctx.data.getBinding<Counter>("a");
+      counter.count = 5;
+      counter.notes.push("five");
+    });
+    const after = await read(kernel);
+    assert.notEqual(after, before);
+    assert.deepEqual([after.count, after.notes], [5, ["five"]]);
+  });
+
+  it("never lends out a change made by a task that failed", async () => {
+    const { kernel } = testKernel({ maxTaskAttempts: 1 });
+    await seed(kernel);
+    await read(kernel);
+    const error = await failure(
+      kernel.run("fails", (ctx) => {
+        const counter = ctx.data.getBinding<Counter>("a");
+        counter.count = 99;
+        counter.notes.push("lost");
+        throw new Error("after changing the object");
+      }),
+    );
+    assert.match(String(error), /after changing the object/);
+    const after = await read(kernel);
+    assert.deepEqual([after.count, after.notes], [0, []]);
+  });
+
+  it("never lends out a change made by a transaction that lost a conflict", async () => {
+    const { kernel } = testKernel();
+    await seed(kernel);
+    await read(kernel);
+    const loser = kernel.openTransaction("loser");
+    const winner = kernel.openTransaction("winner");
+    kernel.execute(loser, "loser", (ctx) => (ctx.data.getBinding<Counter>("a").notes = ["from the loser"]));
+    kernel.execute(winner, "winner", (ctx) => (ctx.data.getBinding<Counter>("a").count = 1));
+    await winner.commit();
+    assert.throws(() => loser.commit());
+    const after = await read(kernel);
+    assert.deepEqual([after.count, after.notes], [1, []]);
+  });
+
+  it("drops an instance once another transaction commits a newer version of its object", async () => {
+    const { kernel } = testKernel();
+    await seed(kernel);
+    await read(kernel);
+    // The reader's instance goes back to the cache at the version it read; then a writer that had
+    // started earlier commits a new version.
+    const writer = kernel.openTransaction("writer");
+    kernel.execute(writer, "writer", (ctx) => (ctx.data.getBinding<Counter>("a").count = 7));
+    const stale = await read(kernel);
+    await writer.commit();
+    const fresh = await read(kernel);
+    assert.notEqual(fresh, stale);
+    assert.equal(fresh.count, 7);
+  });
+
+  it("lends an instance to one transaction at a time", async () => {
+    const { kernel } = testKernel();
+    await seed(kernel);
+    await read(kernel);
+    const first = kernel.openTransaction("first");
+    const second = kernel.openTransaction("second");
+    const seenByFirst = kernel.execute(first, "first", (ctx) => ctx.data.getBinding<Counter>("a"));
+    const seenBySecond = kernel.execute(second, "second", (ctx) => ctx.data.getBinding<Counter>("a"));
+    assert.notEqual(seenByFirst, seenBySecond);
+    seenByFirst.notes.push("only in first");
+    assert.deepEqual(seenBySecond.notes, []);
+    first.abort();
+    second.abort();
+  });
+
+  it("decodes afresh an object that a task gave state its encoding leaves out", async () => {
+    const { kernel } = testKernel();
+    await seed(kernel, ["symbol", "hidden", "frozen"]);
+    const mark = Symbol("mark");
+    await kernel.run("decorate", (ctx) => {
+      (ctx.data.getBinding<Counter>("symbol") as unknown as Record<symbol, unknown>)[mark] = true;
+      Object.defineProperty(ctx.data.getBinding<Counter>("hidden"), "secret", { value: 1, enumerable: false });
+      Object.freeze(ctx.data.getBinding<Counter>("frozen"));
+    });
+    const symbol = await read(kernel, "symbol");
+    assert.equal((symbol as unknown as Record<symbol, unknown>)[mark], undefined);
+    assert.equal(Object.getOwnPropertyDescriptor(await read(kernel, "hidden"), "secret"), undefined);
+    assert.ok(Object.isExtensible(await read(kernel, "frozen")));
+  });
+
+  it("holds at most its capacity, letting the least recently used go first", async () => {
+    const { kernel } = testKernel({ objectCacheEntries: 2 });
+    await seed(kernel, ["a", "b", "c"]);
+    const a = await read(kernel, "a");
+    await read(kernel, "b");
+    await read(kernel, "c");
+    assert.equal(cacheOf(kernel).size, 2);
+    assert.notEqual(await read(kernel, "a"), a);
+    // c was returned after b, so b is the one that went when a came back.
+    const c = await read(kernel, "c");
+    assert.equal(await read(kernel, "c"), c);
+  });
+
+  it("keeps nothing with a capacity of 0", async () => {
+    const { kernel } = testKernel({ objectCacheEntries: 0 });
+    await seed(kernel);
+    assert.notEqual(await read(kernel), await read(kernel));
+    assert.equal(cacheOf(kernel).hits, 0);
+  });
+
+  it("refuses a capacity that is not a whole number of at least 0", () => {
+    for (const bad of [-1, 1.5, "10", null]) assert.throws(() => resolveConfig({ objectCacheEntries: bad }), ConfigError);
+    assert.equal(resolveConfig({ objectCacheEntries: 0 }).objectCacheEntries, 0);
+  });
+});
