@@ -4,8 +4,9 @@ import type { Logger } from "../kernel/logger.js";
 import type { Connection, TransportLimits } from "./connection.js";
 
 /**
- * What every transport's connection shares: payloads sent during one run of effects are queued and
- * leave together at the end of it, and a peer whose backlog passes the write buffer is cut off.
+ * What every transport's connection shares: payloads sent during one turn of the event loop are
+ * queued and leave together at the end of it, and a peer whose backlog passes the write buffer is
+ * cut off.
  * Subclasses say how bytes reach the socket.
  */
 export abstract class QueuedConnection implements Connection {
@@ -64,8 +65,12 @@ export abstract class QueuedConnection implements Connection {
     }
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      // Everything sent during this run of effects leaves together.
-      queueMicrotask(() => this.flush());
+      // Everything sent during this turn of the event loop leaves in one write. Flushing at the end
+      // of each run of effects instead wrote once per group commit: with worker threads, whose
+      // answers each end a small group commit, that was a write per reply, and the writes took 14%
+      // of the main thread against 2% with no workers (networked transfers, 2 workers: about
+      // 13-14k/s against 16-17k/s per turn).
+      setImmediate(() => this.flush());
     }
   }
 
