@@ -24,11 +24,12 @@ class ScriptedExecutor implements TaskExecutor {
 
   constructor(private readonly kernel: () => Kernel) {}
 
-  run(attempt: RemoteAttempt, done: (outcome: RemoteOutcome) => void): void {
-    this.runs++;
+  run(attempt: RemoteAttempt, done: (outcome: RemoteOutcome) => void): number {
+    assert.equal(attempt.after, undefined, "no task here is chained");
+    const number = ++this.runs;
     if (this.conflicting) {
       setImmediate(() => done({ ok: false, error: new TransactionConflictError("a hot object changed", { on: { kind: "object", id: 1n } }) }));
-      return;
+      return number;
     }
     // Runs the attempt as a worker would, to its commit request, here.
     const tx = this.kernel().openTransaction(attempt.name);
@@ -36,6 +37,7 @@ class ScriptedExecutor implements TaskExecutor {
     const request = tx.prepareCommit();
     tx.markCommitted();
     setImmediate(() => done({ ok: true, request, result }));
+    return number;
   }
 }
 

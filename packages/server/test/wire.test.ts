@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { MemoryDataStore } from "../src/data/memory-data-store.ts";
+import { UNCOMMITTED_VERSION } from "../src/kernel/object-cache.ts";
 import type { CommitRequest } from "../src/kernel/committer.ts";
 import { WorkerSource } from "../src/workers/worker-source.ts";
 import { decodeOutcomes, decodeToWorker, encodeOutcomes, encodeToWorker, type Envelope, type WireAttempt } from "../src/workers/wire.ts";
@@ -11,7 +12,7 @@ function posted(envelope: Envelope): Envelope {
 }
 
 function attempt(number: number, args: unknown, overrides: Partial<WireAttempt> = {}): WireAttempt {
-  return { number, kind: "session.message", name: "message from alice", type: "session-message", timeoutMs: 100, appTimeMs: 5, affinity: "17", args, logFields: { session: "alice" }, ...overrides };
+  return { number, after: undefined, kind: "session.message", name: "message from alice", type: "session-message", timeoutMs: 100, appTimeMs: 5, affinity: "17", args, logFields: { session: "alice" }, ...overrides };
 }
 
 function roundTripAttempts(attempts: WireAttempt[]): { envelope: Envelope; decoded: readonly WireAttempt[] } {
@@ -54,6 +55,8 @@ describe("messages between threads", () => {
       attempt(1, { fresh: 1, map: new Map([[1, 2]]) }),
       attempt(2, { fresh: 2 }),
       ...Array.from({ length: 64 }, (_, i) => attempt(i + 3, { fresh: i, other: "x" }, { name: i % 2 === 0 ? "even" : "odd", affinity: undefined, logFields: undefined })),
+      // Attempt numbers pass 2^32 in a day of a busy server.
+      attempt(2 ** 40, { fresh: 0 }, { after: 2 ** 40 - 1 }),
     ];
     const { decoded } = roundTripAttempts(attempts);
     assert.deepEqual(decoded, attempts);
@@ -81,7 +84,7 @@ describe("messages between threads", () => {
       outcomes: [
         { number: 1, ok: true as const, request: request({ effects, rangeReads: ranges, bindingWrites: [{ name: "a.x", id: null }, { name: "a.y", id: 4n }] }), result: { moved: true } },
         { number: 2, ok: false as const, error },
-        { number: 3, ok: true as const, request: request(), result: new Map([["not", "plain"]]) },
+        { number: 2 ** 33 + 3, ok: true as const, request: request(), result: new Map([["not", "plain"]]) },
       ],
       cutOff: [[5n, 70_000]] as [bigint, number][],
       wantIds: true,
@@ -102,6 +105,7 @@ describe("messages between threads", () => {
     assert.deepEqual([...first.request.bindingReads], ["a.acct.1"]);
     assert.deepEqual(second.error, error);
     assert.deepEqual(third.result, new Map([["not", "plain"]]));
+    assert.deepEqual(decoded.outcomes.map((outcome) => outcome.number), [1, 2, 2 ** 33 + 3]);
   });
 });
 
@@ -114,8 +118,8 @@ for (const mode of ["an overlay on a store read from disk", "a private copy of a
 
     it("applies its own commits from the writes it kept, at the sequence the main thread gives", () => {
       const view = source();
-      view.askedToCommit(5, request({ objectWrites: [{ id: 1n, bytes: new Uint8Array([5]) }], bindingWrites: [{ name: "a.one", id: 1n }] }));
-      view.askedToCommit(6, request({ objectWrites: [{ id: 2n, bytes: new Uint8Array([6]) }] }));
+      view.askedToCommit(5, request({ objectWrites: [{ id: 1n, bytes: new Uint8Array([5]) }], bindingWrites: [{ name: "a.one", id: 1n }] }), undefined);
+      view.askedToCommit(6, request({ objectWrites: [{ id: 2n, bytes: new Uint8Array([6]) }] }), undefined);
       // Attempt 5 committed at 3; attempt 6 was decided too (it conflicted): its writes never show.
       view.apply([{ seq: 2, writes: { objects: [{ id: 9n, bytes: new Uint8Array([9]) }], bindings: [] } }, { seq: 3, ownAttempt: 5 }], 3, 6);
       assert.deepEqual(view.readObject(1n), { bytes: new Uint8Array([5]), version: 3 });
@@ -126,9 +130,43 @@ for (const mode of ["an overlay on a store read from disk", "a private copy of a
       assert.throws(() => view.apply([{ seq: 4, ownAttempt: 6 }], 4, 6), /attempt 6, whose writes this worker does not have/);
     });
 
+    it("shows an attempt run after others their undecided writes, and no other attempt's", () => {
+      const view = source();
+      view.askedToCommit(5, request({ objectWrites: [{ id: 1n, bytes: new Uint8Array([5]) }, { id: 4n, bytes: null }], bindingWrites: [{ name: "a.one", id: 1n }] }), undefined);
+      view.askedToCommit(6, request({ objectWrites: [{ id: 1n, bytes: new Uint8Array([6]) }, { id: 2n, bytes: new Uint8Array([6]) }], bindingWrites: [{ name: "a.two", id: null }] }), 5);
+      view.askedToCommit(7, request({ objectWrites: [{ id: 3n, bytes: new Uint8Array([7]) }] }), undefined);
+      view.apply([{ seq: 1, writes: { objects: [{ id: 4n, bytes: new Uint8Array([1]) }], bindings: [{ name: "a.two", id: 4n }] } }], 1, 0);
+      assert.equal(view.runAfter(6), true);
+      // The latest link's write wins; uncommitted writes carry a version no cache keeps.
+      assert.deepEqual(view.readObject(1n), { bytes: new Uint8Array([6]), version: UNCOMMITTED_VERSION });
+      assert.deepEqual(view.readObject(2n), { bytes: new Uint8Array([6]), version: UNCOMMITTED_VERSION });
+      assert.deepEqual(view.readBinding("a.one"), { id: 1n, version: UNCOMMITTED_VERSION });
+      assert.equal(view.readObject(4n), undefined, "removed by attempt 5");
+      assert.equal(view.readBinding("a.two"), undefined, "unbound by attempt 6");
+      assert.equal(view.readObject(3n), undefined, "attempt 7 is not in the chain");
+      view.endChain();
+      assert.equal(view.readObject(1n), undefined);
+      assert.deepEqual(view.readObject(4n), { bytes: new Uint8Array([1]), version: 1 });
+      // Once attempt 5 committed, its writes are in the view with their sequence; 6 is still undecided.
+      view.apply([{ seq: 2, ownAttempt: 5 }], 2, 5);
+      assert.equal(view.runAfter(6), true);
+      assert.deepEqual(view.readBinding("a.one"), { id: 1n, version: 2 });
+      assert.deepEqual(view.readObject(1n), { bytes: new Uint8Array([6]), version: UNCOMMITTED_VERSION });
+      view.endChain();
+    });
+
+    it("refuses to run an attempt after one that failed here, until that one is decided", () => {
+      const view = source();
+      view.failed(8);
+      assert.equal(view.runAfter(8), false);
+      view.apply([], 1, 8);
+      assert.equal(view.runAfter(8), true);
+      view.endChain();
+    });
+
     it("keeps the writes of attempts not yet decided", () => {
       const view = source();
-      view.askedToCommit(7, request({ objectWrites: [{ id: 3n, bytes: new Uint8Array([7]) }] }));
+      view.askedToCommit(7, request({ objectWrites: [{ id: 3n, bytes: new Uint8Array([7]) }] }), undefined);
       view.apply([], 1, 6);
       view.apply([{ seq: 2, ownAttempt: 7 }], 2, 7);
       assert.deepEqual(view.readObject(3n), { bytes: new Uint8Array([7]), version: 2 });

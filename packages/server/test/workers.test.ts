@@ -59,6 +59,33 @@ describe("tasks on worker threads", () => {
     for (const client of clients) client.close();
   });
 
+  it("runs a session's messages on the writes of the ones before them, and again when one of those fails", async (t) => {
+    const server = await start({ tcpPort: 0 });
+    t.after(() => server.close());
+    const clients = await Promise.all(["ann", "bob", "cy"].map((name) => RawClient.login(server.tcpPort!, name)));
+    for (const client of clients) assert.equal((await client.next()).op, "CHANNEL_JOIN");
+    const count = 300;
+    const shared = count / 10;
+    // Each message writes its player; one in ten also the shared account 0, which transfers
+    // between accounts 0 and 1 write meanwhile: some of those conflict, and the messages chained
+    // on them run again.
+    for (const client of clients) for (let n = 0; n < count; n++) client.say(n % 10 === 5 ? "count+shared" : "count");
+    const moves = (async () => {
+      for (let n = 0; n < 200; n++) await server.runTask(n % 2 === 0 ? new Move(0, 1) : new Move(1, 0));
+    })();
+    for (const client of clients) {
+      for (let n = 1; n <= count; n++) assert.equal(await client.nextText(), String(n));
+    }
+    await moves;
+    const total = await server.run("total", (ctx) => [0, 1, 2, 3].reduce((sum, n) => sum + ctx.data.getBinding<Account>(`account.${n}`).balance, 0));
+    assert.equal(total, 400 + clients.length * shared);
+    const { chained, conflicts, failed } = server.taskCounters;
+    assert.equal(failed, 0);
+    assert.ok(chained > 0, "some messages ran chained on the one before them");
+    t.diagnostic(`${clients.length * count} messages: ${chained} attempts ran chained, ${conflicts} conflicts (broken links included)`);
+    for (const client of clients) client.close();
+  });
+
   it("hands out object ids from per-worker blocks: never twice, not even after a restart", async (t) => {
     const dataDir = tempDir();
     t.after(() => rmSync(dataDir, { recursive: true, force: true }));

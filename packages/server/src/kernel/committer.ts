@@ -27,6 +27,16 @@ export interface CommitRequest {
 }
 
 /**
+ * For a task that ran on the writes of the tasks before it in its chain, before they were
+ * validated: the sequence at which the latest of them that wrote a key committed it. A read of that
+ * key validates if nothing committed it since, though that sequence is later than the task's start.
+ */
+export interface ChainVersions {
+  objectSeq(id: bigint): number | undefined;
+  bindingSeq(name: string): number | undefined;
+}
+
+/**
  * What a transaction reads through and commits to: the main thread's {@link Committer}, or a
  * worker's copy of its state (which hands commit requests to the main thread instead).
  */
@@ -238,13 +248,15 @@ export class Committer implements TransactionSource {
 
   /**
    * Validates `request` and, if it holds, orders it and queues it for the store.
+   * @param chain for a task that read the writes of the tasks before it in its chain (see
+   *   {@link ChainVersions}), which must have committed already.
    * @returns a promise that resolves once the commit is durable (after its effects ran).
    * @throws {TransactionConflictError} if something it read has changed since it started.
    * @throws {ResourceUnavailableError} if the store has failed.
    */
-  commit(request: CommitRequest): Promise<void> {
+  commit(request: CommitRequest, chain?: ChainVersions): Promise<void> {
     if (this.failure !== undefined) throw new ResourceUnavailableError("the data store has failed; no more commits", { cause: this.failure });
-    this.validate(request);
+    this.validate(request, chain);
     // Nothing below may throw: once the sequence number is taken, the commit must land whole.
     const seq = ++this.lastSeq;
     for (const write of request.objectWrites) {
@@ -281,14 +293,22 @@ export class Committer implements TransactionSource {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  private validate(request: CommitRequest): void {
+  private validate(request: CommitRequest, chain: ChainVersions | undefined): void {
     const since = request.startSeq;
     for (const id of request.objectReads) {
-      if ((this.recentObjectWrites.get(id) ?? 0) > since) throw new TransactionConflictError(`object ${id} was changed by another task`, { on: { kind: "object", id } });
+      const written = this.recentObjectWrites.get(id) ?? 0;
+      if (written > since && (chain === undefined || chain.objectSeq(id) !== written)) {
+        throw new TransactionConflictError(`object ${id} was changed by another task`, { on: { kind: "object", id } });
+      }
     }
     for (const name of request.bindingReads) {
-      if ((this.recentBindingWrites.get(name) ?? 0) > since) throw new TransactionConflictError(`binding ${JSON.stringify(name)} was changed by another task`, { on: { kind: "binding", name } });
+      const written = this.recentBindingWrites.get(name) ?? 0;
+      if (written > since && (chain === undefined || chain.bindingSeq(name) !== written)) {
+        throw new TransactionConflictError(`binding ${JSON.stringify(name)} was changed by another task`, { on: { kind: "binding", name } });
+      }
     }
+    // A range is not checked against the chain: a scan on a worker does not see the bindings the
+    // tasks before it wrote, so one of them in the range is a conflict (the task runs again).
     for (const range of request.rangeReads) {
       if (this.rangeChangedSince(range, since)) throw new TransactionConflictError("a binding was added or removed in a range another task scanned", { on: { kind: "range", prefix: range.prefix } });
     }

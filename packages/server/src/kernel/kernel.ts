@@ -1,7 +1,7 @@
 import { isRetryable, TaskFailedError, TransactionConflictError, TransactionTimeoutError } from "../api/errors.js";
 import type { TaskContext } from "../api/types.js";
 import type { Clock, TimerHandle } from "./clock.js";
-import { Committer, NODE_SCHEDULER, type CommitRequest, type Scheduler } from "./committer.js";
+import { Committer, NODE_SCHEDULER, type ChainVersions, type CommitRequest, type Scheduler } from "./committer.js";
 import type { DataStore } from "./data-store.js";
 import type { EffectData, EffectHandler, LogEffect } from "./effects.js";
 import type { Logger } from "./logger.js";
@@ -25,6 +25,12 @@ export interface RemoteAttempt {
   readonly appTimeMs: number;
   /** Tasks with the same affinity prefer the same thread (a session's id, for its tasks). */
   readonly affinity: string | undefined;
+  /**
+   * The number of an attempt this executor is running (as {@link TaskExecutor.run} returned it)
+   * whose writes this attempt is to read as if committed: it runs after that one, on the same
+   * thread. Its outcome counts only if that attempt commits (the kernel checks).
+   */
+  readonly after?: number;
 }
 
 /** What became of an attempt run elsewhere: a commit request to validate here, or an error. */
@@ -38,7 +44,17 @@ export type RemoteOutcome =
  * validates and orders the commit request, or handles the error, as for an attempt run here.
  */
 export interface TaskExecutor {
-  run(attempt: RemoteAttempt, done: (outcome: RemoteOutcome) => void): void;
+  /** Runs `attempt`; returns its number (above 0), which a later attempt may name as its `after`. */
+  run(attempt: RemoteAttempt, done: (outcome: RemoteOutcome) => void): number;
+}
+
+/**
+ * Tasks submitted with the same chain (see {@link RunOptions.chain}) take their places in commit
+ * order one after another, in the order they were submitted: a session's messages.
+ */
+export class TaskChain {
+  // A marker: the kernel keeps each chain's last task.
+  private readonly chain = true;
 }
 /** Hears of every validated commit and of durability (the worker pool, keeping its copies current). */
 export interface CommitWatcher {
@@ -95,6 +111,24 @@ export interface RunOptions {
   readonly logFields?: Readonly<Record<string, unknown>>;
   /** Tasks with the same affinity prefer the same worker (its cache has their objects). */
   readonly affinity?: string;
+  /**
+   * Orders this task after the task last submitted with the same chain: it commits only after that
+   * one is ordered. On worker threads it may run before then, on that task's writes, on the same
+   * worker; it is validated as a link of the chain and runs again if that task does not commit.
+   */
+  readonly chain?: TaskChain;
+}
+
+/** An attempt run elsewhere that committed, as the tasks chained on it see it. */
+interface CommittedAttempt {
+  /** Its number on the executor. */
+  readonly attempt: number;
+  readonly seq: number;
+  readonly request: CommitRequest;
+  /** What it was itself chained on, while that is later than its start (older links matter to no one). */
+  readonly previous: CommittedAttempt | undefined;
+  objectIds?: Set<bigint>;
+  bindingNames?: Set<string>;
 }
 
 interface Job {
@@ -116,6 +150,17 @@ interface Job {
   attempts: number;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: unknown) => void;
+  readonly chain: TaskChain | undefined;
+  /** The task before it in its chain, until this one is ordered. */
+  after: Job | undefined;
+  /** True once its place in commit order is fixed (committed, or failed for good). */
+  ordered: boolean;
+  /** Tasks of its chain waiting for it to be ordered before they run. */
+  waiting: Job[] | undefined;
+  /** The number of its attempt now on the executor; 0 when none is. */
+  remoteAttempt: number;
+  /** Its attempt on the executor that committed, for the tasks chained on it. */
+  committed: CommittedAttempt | undefined;
 }
 
 /** What the kernel has done since it started. */
@@ -128,6 +173,11 @@ export interface KernelCounters {
   timeouts: number;
   /** Tasks that failed for good. */
   failed: number;
+  /**
+   * Attempts run on another thread right after the task before them in their chain, on its writes,
+   * before it was validated (see {@link RunOptions.chain}).
+   */
+  chained: number;
 }
 
 /**
@@ -151,7 +201,7 @@ const RETRY_BACKOFF_BASE_MS = 1;
  */
 export class Kernel {
   readonly committer: Committer;
-  readonly counters: KernelCounters = { committed: 0, conflicts: 0, timeouts: 0, failed: 0 };
+  readonly counters: KernelCounters = { committed: 0, conflicts: 0, timeouts: 0, failed: 0, chained: 0 };
   /** Where transactions of this thread are opened. */
   readonly runtime: TaskRuntime;
   private readonly queue: Job[] = [];
@@ -170,6 +220,8 @@ export class Kernel {
   private closed = false;
   private readonly observer: KernelObserver;
   private readonly scheduler: Scheduler;
+  /** Each chain's last task, while it is not yet ordered. */
+  private readonly chainEnds = new WeakMap<TaskChain, Job>();
 
   constructor(private readonly options: KernelOptions) {
     this.observer = options.observer ?? IGNORING_OBSERVER;
@@ -280,21 +332,36 @@ export class Kernel {
         attempts: 0,
         resolve,
         reject,
+        chain: options.chain,
+        after: undefined,
+        ordered: false,
+        waiting: undefined,
+        remoteAttempt: 0,
+        committed: undefined,
       };
       this.inFlightJobs++;
-      if (this.executor !== undefined && !job.runHere) {
-        if (this.contended()) {
-          job.runHere = true;
-        } else {
-          // Another thread runs it: handing it over costs this thread next to nothing, so it
-          // need not wait for the next turn's pump.
-          this.attempt(job);
-          return;
-        }
+      if (options.chain !== undefined) {
+        job.after = this.chainEnds.get(options.chain);
+        this.chainEnds.set(options.chain, job);
       }
-      this.queue.push(job);
-      this.schedulePump();
+      this.dispatch(job);
     });
+  }
+
+  /** Hands `job` to another thread at once, or queues it to run here. */
+  private dispatch(job: Job): void {
+    if (this.executor !== undefined && !job.runHere) {
+      if (this.contended()) {
+        job.runHere = true;
+      } else {
+        // Another thread runs it: handing it over costs this thread next to nothing, so it
+        // need not wait for the next turn's pump.
+        this.attempt(job);
+        return;
+      }
+    }
+    this.queue.push(job);
+    this.schedulePump();
   }
 
   /**
@@ -355,19 +422,20 @@ export class Kernel {
   }
 
   private attempt(job: Job): void {
+    const before = job.after;
+    const executor = this.executor;
+    // A task whose predecessor in its chain is not yet ordered runs only on the executor, right
+    // after its predecessor's attempt there; otherwise it waits for its predecessor.
+    const chainedOn = before !== undefined && !before.ordered && executor !== undefined && !job.runHere && before.remoteAttempt > 0 ? before : undefined;
+    if (before !== undefined && !before.ordered && chainedOn === undefined) {
+      (before.waiting ??= []).push(job);
+      return;
+    }
     job.attempts++;
     this.observer.attemptStarted(job.type);
-    const executor = this.executor;
     if (executor !== undefined && !job.runHere) {
-      const attempt: RemoteAttempt = { kind: job.kind!, args: job.args, name: job.name, type: job.type, logFields: job.logFields, timeoutMs: job.timeoutMs, appTimeMs: this.appTimeMs(), affinity: job.affinity };
-      executor.run(attempt, (outcome) => {
-        if (outcome.ok) {
-          this.commitAttempt(job, outcome.request, outcome.result, undefined);
-          return;
-        }
-        this.noteRemoteOutcome(outcome.error);
-        this.attemptFailed(job, outcome.error);
-      });
+      if (chainedOn !== undefined) this.counters.chained++;
+      this.attemptElsewhere(executor, job, chainedOn);
       return;
     }
     const tx = this.openTransaction(job.name, job.timeoutMs, job.type, job.logFields);
@@ -385,13 +453,67 @@ export class Kernel {
   }
 
   /**
-   * Validates and orders an attempt's commit request, made here (`tx`) or on another thread; on
-   * success the task's place in commit order is fixed, and it settles when the commit is durable.
+   * Hands an attempt of `job` to the executor; `chainedOn` is the task before it in its chain, whose
+   * attempt there it runs after, on its writes.
    */
-  private commitAttempt(job: Job, request: CommitRequest, result: unknown, tx: Transaction | undefined): void {
+  private attemptElsewhere(executor: TaskExecutor, job: Job, chainedOn: Job | undefined): void {
+    const after = chainedOn?.remoteAttempt;
+    const attempt: RemoteAttempt = { kind: job.kind!, args: job.args, name: job.name, type: job.type, logFields: job.logFields, timeoutMs: job.timeoutMs, appTimeMs: this.appTimeMs(), affinity: job.affinity, after };
+    let answered = false;
+    const number = executor.run(attempt, (outcome) => {
+      answered = true;
+      job.remoteAttempt = 0;
+      let chain: ChainVersions | undefined;
+      if (chainedOn !== undefined) {
+        const committed = chainedOn.committed;
+        if (committed === undefined || committed.attempt !== after) {
+          // It ran on writes that were never committed: whatever it did is void.
+          this.chainBroken(job);
+          return;
+        }
+        if (outcome.ok) chain = chainVersions(committed, outcome.request.startSeq);
+      }
+      if (outcome.ok) {
+        this.commitAttempt(job, outcome.request, outcome.result, undefined, { attempt: number, chain, chainedOn: chainedOn?.committed });
+        return;
+      }
+      this.noteRemoteOutcome(outcome.error);
+      this.attemptFailed(job, outcome.error);
+    });
+    if (answered) return;
+    job.remoteAttempt = number;
+    // Tasks of its chain that waited for it may now run right after it, on its writes.
+    const waiting = job.waiting;
+    job.waiting = undefined;
+    if (waiting !== undefined) for (const next of waiting) this.attempt(next);
+  }
+
+  /**
+   * An attempt ran on the writes of its predecessor's attempt, which did not commit. It does not
+   * count as an attempt, nor as contention: it runs again once its predecessor is ordered.
+   */
+  private chainBroken(job: Job): void {
+    job.attempts--;
+    this.counters.conflicts++;
+    this.observer.attemptAborted(job.type, "conflict", true, undefined);
+    this.attempt(job);
+  }
+
+  /**
+   * Validates and orders an attempt's commit request, made here (`tx`) or on another thread
+   * (`remote`: its number there, and its chain); on success the task's place in commit order is
+   * fixed, and it settles when the commit is durable.
+   */
+  private commitAttempt(
+    job: Job,
+    request: CommitRequest,
+    result: unknown,
+    tx: Transaction | undefined,
+    remote?: { readonly attempt: number; readonly chain: ChainVersions | undefined; readonly chainedOn: CommittedAttempt | undefined },
+  ): void {
     let durable: Promise<void>;
     try {
-      durable = this.committer.commit(request);
+      durable = this.committer.commit(request, remote?.chain);
     } catch (error) {
       tx?.abort();
       if (tx === undefined) this.noteRemoteOutcome(error);
@@ -400,7 +522,12 @@ export class Kernel {
     }
     if (tx === undefined) this.noteRemoteOutcome(undefined);
     tx?.markCommitted();
-    job.onOrdered?.();
+    if (remote !== undefined) {
+      const seq = this.committer.lastCommitSeq;
+      const previous = remote.chainedOn !== undefined && remote.chainedOn.seq > request.startSeq ? remote.chainedOn : undefined;
+      job.committed = { attempt: remote.attempt, seq, request, previous };
+    }
+    this.markOrdered(job);
     durable.then(
       () => {
         this.counters.committed++;
@@ -476,8 +603,19 @@ export class Kernel {
     this.counters.failed++;
     this.observer.taskFailed(job.type);
     this.options.logger.warn("task failed", { task: job.name, type: job.type, ...job.logFields, attempts: job.attempts, error });
-    job.onOrdered?.();
+    this.markOrdered(job);
     this.settle(job, () => job.reject(failure));
+  }
+
+  /** `job`'s place in commit order is fixed: the tasks of its chain waiting for it go on. */
+  private markOrdered(job: Job): void {
+    job.ordered = true;
+    job.after = undefined;
+    if (job.chain !== undefined && this.chainEnds.get(job.chain) === job) this.chainEnds.delete(job.chain);
+    job.onOrdered?.();
+    const waiting = job.waiting;
+    job.waiting = undefined;
+    if (waiting !== undefined) for (const next of waiting) this.dispatch(next);
   }
 
   private settle(job: Job, action: () => void): void {
@@ -491,6 +629,23 @@ export class Kernel {
       if (!this.closed) this.armCheckpoint();
     });
   }
+}
+
+/**
+ * The versions a task chained on `committed` may have read beyond its start `startSeq`: for each
+ * key, the sequence of the latest link of the chain that wrote it.
+ */
+function chainVersions(committed: CommittedAttempt, startSeq: number): ChainVersions {
+  const find = <K>(key: K, written: (link: CommittedAttempt) => Set<K>): number | undefined => {
+    for (let link: CommittedAttempt | undefined = committed; link !== undefined && link.seq > startSeq; link = link.previous) {
+      if (written(link).has(key)) return link.seq;
+    }
+    return undefined;
+  };
+  return {
+    objectSeq: (id) => find(id, (link) => (link.objectIds ??= new Set(link.request.objectWrites.map((write) => write.id)))),
+    bindingSeq: (name) => find(name, (link) => (link.bindingNames ??= new Set(link.request.bindingWrites.map((write) => write.name)))),
+  };
 }
 
 function describe(error: unknown): string {

@@ -1,3 +1,9 @@
+/**
+ * The version a worker reports for what a task reads from the writes of the tasks before it in its
+ * chain, not yet committed: such an instance is never cached (the writes may never commit).
+ */
+export const UNCOMMITTED_VERSION = -1;
+
 /** Instances a thread keeps unless configured otherwise (`objectCacheEntries`). */
 export const DEFAULT_OBJECT_CACHE_ENTRIES = 10_000;
 
@@ -33,7 +39,7 @@ export class ObjectCache {
    * undefined if none is held at that version. One held at another version is dropped: it is stale.
    */
   take(id: bigint, version: number): object | undefined {
-    if (this.capacity === 0) return undefined;
+    if (this.capacity === 0 || version === UNCOMMITTED_VERSION) return undefined;
     const entry = this.held.get(id);
     if (entry === undefined) {
       this.misses++;
@@ -50,10 +56,11 @@ export class ObjectCache {
 
   /**
    * Gives back `object`, the instance of object `id` as decoded from its bytes at `version` and not
-   * changed since. The least recently given back instance leaves if the cache is full.
+   * changed since. The least recently given back instance leaves if the cache is full. An instance
+   * of writes not yet committed ({@link UNCOMMITTED_VERSION}) is not kept.
    */
   put(id: bigint, version: number, object: object): void {
-    if (this.capacity === 0) return;
+    if (this.capacity === 0 || version === UNCOMMITTED_VERSION) return;
     this.held.delete(id);
     this.held.set(id, { version, object });
     if (this.held.size > this.capacity) this.held.delete(this.held.keys().next().value!);

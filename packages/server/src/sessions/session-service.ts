@@ -8,7 +8,7 @@ import {
 } from "@shardless/protocol";
 import type { TimerHandle } from "../kernel/clock.js";
 import type { EffectData } from "../kernel/effects.js";
-import type { Kernel } from "../kernel/kernel.js";
+import { TaskChain, type Kernel } from "../kernel/kernel.js";
 import type { Logger } from "../kernel/logger.js";
 import type { Connection, ConnectionHandler } from "../transport/connection.js";
 import { TokenBucket } from "./rate-limiter.js";
@@ -62,7 +62,10 @@ class LiveSession {
   readonly inbox: InboxItem[] = [];
   /** Channels this session is a member of, as of the last released join or leave. */
   readonly channels = new Set<bigint>();
-  busy = false;
+  /** Its message tasks submitted and not yet ordered (they are chained: they commit in order). */
+  running = 0;
+  /** Orders the session's message tasks one after another. */
+  readonly tasks = new TaskChain();
   connectionLost = false;
   loginTimer: TimerHandle | undefined;
   /** Kernel-clock time of the last frame received. */
@@ -93,6 +96,11 @@ class LiveSession {
 const INBOX_HIGH_WATER_BYTES = 1024 * 1024;
 const INBOX_LOW_WATER_BYTES = 256 * 1024;
 const INBOX_HIGH_WATER_COUNT = 4096;
+/**
+ * A session's messages submitted at once, before the first of them is ordered. Enough for a client
+ * that sends in bursts to keep a worker busy; a chain this long is rerun whole if its first fails.
+ */
+const MAX_CHAINED_MESSAGES = 16;
 
 /** Counters for metrics and tests. */
 export interface SessionCounters {
@@ -565,63 +573,67 @@ export class SessionService implements ConnectionHandler, SessionView {
     this.pump(live);
   }
 
-  /** Runs the session's next inbox item as a task once the previous one is done. */
+  /**
+   * Submits the session's inbox items as tasks. Messages go at once, up to
+   * {@link MAX_CHAINED_MESSAGES} not yet ordered, on the session's task chain, so they commit in
+   * arrival order (on worker threads a message may run before the one before it is validated, on
+   * its writes); a logout or drop waits until every message before it is ordered.
+   */
   private pump(live: LiveSession): void {
-    if (live.busy || live.state !== "active") return;
-    const item = live.inbox.shift();
-    if (item === undefined) return;
+    while (live.state === "active" && live.running < MAX_CHAINED_MESSAGES) {
+      const item = live.inbox[0];
+      if (item === undefined || ((item.kind === "logout" || item.kind === "drop") && live.running > 0)) return;
+      live.inbox.shift();
+      this.startItem(live, item);
+    }
+  }
+
+  /** Runs one inbox item as a task. */
+  private startItem(live: LiveSession, item: InboxItem): void {
     if (item.kind === "message" || item.kind === "channel") live.inboxBytes -= item.message.length;
     if (live.readingPaused && live.inboxBytes < INBOX_LOW_WATER_BYTES && live.inbox.length < INBOX_HIGH_WATER_COUNT / 4) {
       live.readingPaused = false;
       live.connection.resumeReading();
     }
-    live.busy = true;
-    // The next item may start as soon as this one's place in commit order is fixed (it committed,
-    // or failed for good), not only once its batch is durable: effects are released in commit
-    // order anyway. A session with a backlog then runs several items per turn and per group commit,
-    // instead of one item per round trip through the committer.
+    const id = live.id!;
+    if (item.kind === "logout" || item.kind === "drop") {
+      live.state = "ending";
+      const graceful = item.kind === "logout";
+      void this.endSession(id, live.name, graceful).then(() => {
+        if (graceful && !live.connectionLost) {
+          this.write(live, encodeMessage({ op: "LOGOUT_SUCCESS" }));
+          this.closeAfterDelay(live);
+        }
+      });
+      return;
+    }
+    live.running++;
+    // An item is done as soon as its place in commit order is fixed (it committed, or failed for
+    // good), not only once its batch is durable: effects are released in commit order anyway.
     let finished = false;
     const done = () => {
       if (finished) return;
       finished = true;
-      live.busy = false;
+      live.running--;
       this.pump(live);
     };
-    const id = live.id!;
-    const affinity = id.toString();
-    switch (item.kind) {
-      case "message": {
-        const args: MessageArgs = { session: id, message: item.message };
-        this.kernel
-          .submit(`message from ${live.name}`, "session.message", args, { onOrdered: done, type: "session-message", logFields: { session: live.name }, affinity })
-          .catch((error: unknown) => this.logger.warn("a session's message task failed", { session: live.name, error }))
-          .finally(done);
-        return;
-      }
-      case "channel": {
-        const args: ChannelMessageArgs = { session: id, channel: item.channelId, message: item.message };
-        this.kernel
-          .submit(`channel message from ${live.name}`, "session.channel", args, { onOrdered: done, type: "channel-message", logFields: { session: live.name }, affinity })
-          .then((delivered) => {
-            if (!delivered) this.counters.droppedMessages++;
-          })
-          .catch((error: unknown) => this.logger.warn("a channel message task failed", { session: live.name, error }))
-          .finally(done);
-        return;
-      }
-      case "logout":
-      case "drop": {
-        live.state = "ending";
-        const graceful = item.kind === "logout";
-        void this.endSession(id, live.name, graceful).then(() => {
-          if (graceful && !live.connectionLost) {
-            this.write(live, encodeMessage({ op: "LOGOUT_SUCCESS" }));
-            this.closeAfterDelay(live);
-          }
-        });
-        return;
-      }
+    const options = { onOrdered: done, logFields: { session: live.name }, affinity: id.toString(), chain: live.tasks };
+    if (item.kind === "message") {
+      const args: MessageArgs = { session: id, message: item.message };
+      this.kernel
+        .submit(`message from ${live.name}`, "session.message", args, { ...options, type: "session-message" })
+        .catch((error: unknown) => this.logger.warn("a session's message task failed", { session: live.name, error }))
+        .finally(done);
+      return;
     }
+    const args: ChannelMessageArgs = { session: id, channel: item.channelId, message: item.message };
+    this.kernel
+      .submit(`channel message from ${live.name}`, "session.channel", args, { ...options, type: "channel-message" })
+      .then((delivered) => {
+        if (!delivered) this.counters.droppedMessages++;
+      })
+      .catch((error: unknown) => this.logger.warn("a channel message task failed", { session: live.name, error }))
+      .finally(done);
   }
 
   /** Runs `disconnected(graceful)` and removes the stored session; a failing listener is logged and skipped. */

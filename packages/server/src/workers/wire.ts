@@ -161,7 +161,10 @@ export function encodeToWorker(message: ToWorker, worker: number): Envelope {
   const extra: unknown[] = [];
   out.u32(message.attempts.length);
   for (const attempt of message.attempts) {
-    out.u32(attempt.number);
+    // Attempt numbers grow for the server's life: past 2^32 within a day at 50k tasks/s, so they
+    // travel as doubles (exact to 2^53).
+    out.f64(attempt.number);
+    out.f64(attempt.after ?? 0);
     out.atom(attempt.kind);
     out.atom(attempt.name);
     out.atom(attempt.type);
@@ -190,8 +193,11 @@ export function decodeToWorker(envelope: Envelope): ToWorker<CommitNews> {
   const attempts: WireAttempt[] = [];
   const count = input.u32();
   for (let i = 0; i < count; i++) {
+    const number = input.f64();
+    const after = input.f64();
     attempts.push({
-      number: input.u32(),
+      number,
+      after: after === 0 ? undefined : after,
       kind: input.atom(),
       name: input.atom(),
       type: input.atom(),
@@ -218,7 +224,7 @@ export function encodeOutcomes(message: Outcomes): Envelope {
   const extra: unknown[] = [];
   out.u32(message.outcomes.length);
   for (const outcome of message.outcomes) {
-    out.u32(outcome.number);
+    out.f64(outcome.number);
     if (!outcome.ok) {
       out.u8(0);
       out.value(outcome.error, extra);
@@ -258,7 +264,7 @@ export function decodeOutcomes(envelope: Envelope): Outcomes {
   const input = new BinaryReader(envelope.bin);
   const outcomes: WireOutcome[] = [];
   for (let count = input.u32(); count > 0; count--) {
-    const number = input.u32();
+    const number = input.f64();
     if (input.u8() === 0) {
       outcomes.push({ number, ok: false, error: input.value(envelope.extra) as WireError });
       continue;
@@ -288,7 +294,7 @@ function writeCommits(out: BinaryWriter, commits: readonly CommitDelta[], worker
     out.f64(commit.seq);
     if (commit.madeBy?.worker === worker) {
       out.u8(1);
-      out.u32(commit.madeBy.attempt);
+      out.f64(commit.madeBy.attempt);
       continue;
     }
     out.u8(0);
@@ -307,7 +313,7 @@ function readCommits(input: BinaryReader): CommitNews[] {
   for (let count = input.u32(); count > 0; count--) {
     const seq = input.f64();
     if (input.u8() === 1) {
-      commits.push({ seq, ownAttempt: input.u32() });
+      commits.push({ seq, ownAttempt: input.f64() });
       continue;
     }
     const objects: { id: bigint; bytes: Uint8Array | null }[] = [];

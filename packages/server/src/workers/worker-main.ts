@@ -4,6 +4,7 @@
  * replying with commit requests for the main thread to validate, order and make durable.
  */
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
+import { TransactionConflictError } from "../api/errors.js";
 import { SystemClock } from "../kernel/clock.js";
 import type { CommitRequest } from "../kernel/committer.js";
 import { ObjectCache } from "../kernel/object-cache.js";
@@ -74,19 +75,30 @@ function openSource(): WorkerSource {
   return new WorkerSource({ copy }, init.lastSeq, init.ids);
 }
 
-/** Runs one attempt to the point of its commit request, or to the error that ended it. */
+/**
+ * Runs one attempt to the point of its commit request, or to the error that ended it. An attempt
+ * to run after another reads that one's writes as if committed; if that one failed here, it is
+ * void and does not run (the main thread runs it again once its predecessor is ordered).
+ */
 function runAttempt(runtime: TaskRuntime, source: WorkerSource, attempt: WireAttempt): WireOutcome {
+  if (!source.runAfter(attempt.after)) {
+    source.failed(attempt.number);
+    return { number: attempt.number, ok: false, error: toWireError(new TransactionConflictError(`the attempt it was to follow (${attempt.after}) failed`)) };
+  }
   const tx = runtime.open(attempt);
   try {
     const body = runtime.body(attempt.kind);
     const result = runtime.execute(tx, attempt.name, (ctx) => body(ctx, tx, attempt.args));
     const request: CommitRequest = tx.prepareCommit();
     tx.markCommitted();
-    source.askedToCommit(attempt.number, request);
+    source.askedToCommit(attempt.number, request, attempt.after);
     return { number: attempt.number, ok: true, request, result };
   } catch (error) {
     tx.abort();
+    source.failed(attempt.number);
     return { number: attempt.number, ok: false, error: toWireError(error) };
+  } finally {
+    source.endChain();
   }
 }
 

@@ -134,18 +134,24 @@ export class WorkerPool implements TaskExecutor {
     return pool;
   }
 
-  /** Runs `attempt` on a worker: the one its affinity names, or the least busy. */
-  run(attempt: RemoteAttempt, done: (outcome: RemoteOutcome) => void): void {
+  /**
+   * Runs `attempt` on a worker: the one running the attempt it comes after, if any; else the one
+   * its affinity names, or the least busy. Returns its number (0 if the workers have failed).
+   */
+  run(attempt: RemoteAttempt, done: (outcome: RemoteOutcome) => void): number {
     if (this.failed !== undefined) {
       done({ ok: false, error: new ResourceUnavailableError("the worker threads have failed", { cause: this.failed }) });
-      return;
+      return 0;
     }
-    const slot = this.choose(attempt.affinity);
+    const before = attempt.after === undefined ? undefined : this.pending.get(attempt.after);
+    if (attempt.after !== undefined && before === undefined) throw new Error(`attempt ${attempt.after}, which another is to follow, is not running`);
+    const slot = before?.slot ?? this.choose(attempt.affinity);
     const number = ++this.nextAttempt;
     slot.queue.push({ ...attempt, number });
     slot.outstanding++;
     this.pending.set(number, { done, slot, hold: undefined });
     this.scheduleFlush();
+    return number;
   }
 
   /**

@@ -3,6 +3,7 @@ import type { CommitRequest, RangeRead, TransactionSource } from "../kernel/comm
 import type { BindingRecord, ObjectRecord } from "../kernel/data-store.js";
 import { Overlay, type StoreReads } from "../kernel/overlay.js";
 import type { MemoryDataStore } from "../data/memory-data-store.js";
+import { UNCOMMITTED_VERSION } from "../kernel/object-cache.js";
 import type { CommitNews, CommitWrites, IdBlock } from "./wire.js";
 
 /**
@@ -19,6 +20,16 @@ function writeToCopy(copy: MemoryDataStore, writes: CommitWrites, seq: number): 
     bindings: writes.bindings.map((write) => ({ name: write.name, id: write.id, version: seq })),
     meta: { nextObjectId: 0n, lastCommitSeq: seq, appTimeMs: 0 },
   });
+}
+
+/** An attempt of this worker that asked to commit, while the main thread has not said how it went. */
+interface Undecided {
+  readonly writes: CommitWrites;
+  /** The attempt it ran after, on its writes (see {@link WorkerSource.runAfter}). */
+  readonly after: number | undefined;
+  /** Its writes by key, made when an attempt chained on it first reads. */
+  objects?: Map<bigint, Uint8Array | null>;
+  bindings?: Map<string, bigint | null>;
 }
 
 /** Ids left in a worker's block below which it asks for the next block. */
@@ -43,7 +54,14 @@ export class WorkerSource implements TransactionSource {
    * The writes of this worker's attempts that asked to commit and whose fate the main thread has
    * not yet told, by attempt number (ascending): a commit of one is news of its sequence only.
    */
-  private readonly undecided = new Map<number, CommitWrites>();
+  private readonly undecided = new Map<number, Undecided>();
+  /** Attempts of this worker that ended in an error, until the main thread has decided them. */
+  private readonly failedHere = new Set<number>();
+  /**
+   * While an attempt chained on others runs: the undecided attempts whose writes it reads as if
+   * committed, latest first.
+   */
+  private chain: Undecided[] = [];
 
   constructor(
     private readonly store: WorkerStore,
@@ -77,9 +95,32 @@ export class WorkerSource implements TransactionSource {
     this.askedForIds = false;
   }
 
-  /** Keeps the writes of attempt `attempt`, which asks the main thread to commit them. */
-  askedToCommit(attempt: number, request: CommitRequest): void {
-    this.undecided.set(attempt, { objects: request.objectWrites, bindings: request.bindingWrites });
+  /** Keeps the writes of attempt `attempt` (run after `after`), which asks the main thread to commit them. */
+  askedToCommit(attempt: number, request: CommitRequest, after: number | undefined): void {
+    this.undecided.set(attempt, { writes: { objects: request.objectWrites, bindings: request.bindingWrites }, after });
+  }
+
+  /** Attempt `attempt` ended in an error here: an attempt to run after it is void. */
+  failed(attempt: number): void {
+    this.failedHere.add(attempt);
+  }
+
+  /**
+   * Makes what the next transaction reads include the writes of attempt `after` and of the
+   * undecided attempts it ran after in turn (those decided and committed are in the view already).
+   * Until {@link endChain}. Returns false if `after` ended in an error: the attempt is void.
+   */
+  runAfter(after: number | undefined): boolean {
+    this.chain = [];
+    if (after === undefined) return true;
+    if (this.failedHere.has(after)) return false;
+    for (let link = this.undecided.get(after); link !== undefined; link = link.after === undefined ? undefined : this.undecided.get(link.after)) this.chain.push(link);
+    return true;
+  }
+
+  /** Ends what {@link runAfter} began. */
+  endChain(): void {
+    this.chain = [];
   }
 
   /**
@@ -88,7 +129,7 @@ export class WorkerSource implements TransactionSource {
    */
   apply(commits: readonly CommitNews[], lastSeq: number, decidedUpTo: number): void {
     for (const commit of commits) {
-      const writes = "writes" in commit ? commit.writes : this.undecided.get(commit.ownAttempt);
+      const writes = "writes" in commit ? commit.writes : this.undecided.get(commit.ownAttempt)?.writes;
       if (writes === undefined) throw new Error(`the main thread reports a commit of attempt ${(commit as { ownAttempt: number }).ownAttempt}, whose writes this worker does not have`);
       if ("copy" in this.store) {
         writeToCopy(this.store.copy, writes, commit.seq);
@@ -101,6 +142,7 @@ export class WorkerSource implements TransactionSource {
       if (attempt > decidedUpTo) break;
       this.undecided.delete(attempt);
     }
+    for (const attempt of this.failedHere) if (attempt <= decidedUpTo) this.failedHere.delete(attempt);
     if (lastSeq > this.seen) this.seen = lastSeq;
   }
 
@@ -137,13 +179,26 @@ export class WorkerSource implements TransactionSource {
   }
 
   readObject(id: bigint): ObjectRecord | undefined {
+    for (const link of this.chain) {
+      const written = (link.objects ??= new Map(link.writes.objects.map((write) => [write.id, write.bytes])));
+      if (!written.has(id)) continue;
+      const bytes = written.get(id)!;
+      return bytes === null ? undefined : { bytes, version: UNCOMMITTED_VERSION };
+    }
     return this.overlay.readObject(id);
   }
 
   readBinding(name: string): BindingRecord | undefined {
+    for (const link of this.chain) {
+      const written = (link.bindings ??= new Map(link.writes.bindings.map((write) => [write.name, write.id])));
+      if (!written.has(name)) continue;
+      const id = written.get(name)!;
+      return id === null ? undefined : { id, version: UNCOMMITTED_VERSION };
+    }
     return this.overlay.readBinding(name);
   }
 
+  /** Scans the view without the chain's writes: a chain that wrote in the range fails validation. */
   nextBindingName(after: string | undefined, prefix: string): string | undefined {
     return this.overlay.nextBindingName(after, prefix);
   }
