@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { describe, it, type TestContext } from "node:test";
-import { SeededRandom, silentLogger, startServer, type Durability, type Task } from "shardless";
+import { SeededRandom, silentLogger, startServer, type Durability, type Server, type Task } from "shardless";
 import HistoryApp, {
   ACCOUNT_BINDING_PREFIX,
   AuditTask,
@@ -18,11 +18,13 @@ import HistoryApp, {
   TransferTask,
   WithdrawTask,
   bankAccountName,
+  taskMessage,
   type Account,
   type AccountState,
   type Footprint,
 } from "./fixtures/history-app.ts";
 import { tempDir } from "./helpers.ts";
+import { RawClient } from "./raw-client.ts";
 
 const APP_MODULE = fileURLToPath(new URL("./fixtures/history-app.ts", import.meta.url));
 const WORKERS = Number(process.env.SHARDLESS_TEST_WORKERS ?? 2);
@@ -297,15 +299,48 @@ function footprint(label: string, value: unknown): Footprint {
 
 const sumOf = (states: readonly AccountState[]) => states.reduce((sum, [, , balance]) => sum + balance, 0);
 
+/**
+ * Runs the workload with {@link CLIENTS} submitters each keeping one task in flight, through
+ * `Server.runTask`; fills in `history`.
+ */
+async function runTasks(server: Server, planned: readonly Planned[], history: Committed[]): Promise<void> {
+  let next = 0;
+  const client = async () => {
+    while (next < planned.length) {
+      const index = next++;
+      const { label, task } = planned[index]!;
+      history[index] = { label, ...footprint(label, await server.runTask(task)) };
+    }
+  };
+  await Promise.all(Array.from({ length: CLIENTS }, client));
+}
+
+/**
+ * Runs the workload as session messages: {@link CLIENTS} sessions, each sending its share of the
+ * tasks at once, so that a session's messages run chained on each other's writes; fills in `history`.
+ */
+async function runSessions(server: Server, planned: readonly Planned[], history: Committed[]): Promise<void> {
+  const clients = await Promise.all(Array.from({ length: CLIENTS }, (_, n) => RawClient.login(server.tcpPort!, `teller${n}`)));
+  const shares = clients.map((_, n) => planned.map((_, index) => index).filter((index) => index % CLIENTS === n));
+  await Promise.all(
+    clients.map(async (client, n) => {
+      for (const index of shares[n]!) client.say(taskMessage(planned[index]!.task));
+      for (const index of shares[n]!) history[index] = { label: planned[index]!.label, ...footprint(planned[index]!.label, JSON.parse(await client.nextText(30_000))) };
+      client.close();
+    }),
+  );
+}
+
 /** Runs the workload on a fresh server and checks the history it committed. */
-async function checkServer(t: TestContext, durability: Durability): Promise<void> {
+async function checkServer(t: TestContext, durability: Durability, via: "tasks" | "sessions" = "tasks"): Promise<void> {
   const server = await startServer({
     app: HistoryApp,
     appModule: APP_MODULE,
     durability,
     ...(durability === "memory" ? {} : { dataDir: tempDir("shardless-history-") }),
     appProperties: { accounts: String(ACCOUNTS), balance: String(BALANCE), skewBalance: String(SKEW_BALANCE) },
-    tcpPort: null,
+    tcpPort: via === "sessions" ? 0 : null,
+    host: "127.0.0.1",
     httpPort: null,
     logger: silentLogger,
     workers: WORKERS,
@@ -315,15 +350,7 @@ async function checkServer(t: TestContext, durability: Durability): Promise<void
     const planned = plan(SEED);
     // Tasks on different threads read the same hot accounts at the same time.
     const history: Committed[] = new Array<Committed>(planned.length);
-    let next = 0;
-    const client = async () => {
-      while (next < planned.length) {
-        const index = next++;
-        const { label, task } = planned[index]!;
-        history[index] = { label, ...footprint(label, await server.runTask(task)) };
-      }
-    };
-    await Promise.all(Array.from({ length: CLIENTS }, client));
+    await (via === "tasks" ? runTasks(server, planned, history) : runSessions(server, planned, history));
     await server.whenIdle();
     const counters = server.taskCounters;
     assert.equal(counters.failed - before.failed, 0, "no task failed for good");
@@ -356,10 +383,10 @@ async function checkServer(t: TestContext, durability: Durability): Promise<void
     const count = (kind: Planned["kind"]) => planned.filter((entry) => entry.kind === kind).length;
     const withdrawalsDone = history.filter((task, index) => planned[index]!.kind === "withdrawal" && task.writes.length > 0).length;
     t.diagnostic(
-      `${durability}, workers ${WORKERS}, seed ${SEED}: ${history.length} tasks committed ` +
+      `${durability}, workers ${WORKERS}, ${via}, seed ${SEED}: ${history.length} tasks committed ` +
         `(${count("transfer")} transfers, ${count("full audit")} full and ${count("audit") + count("skew audit")} partial audits, ` +
         `${withdrawalsDone} of ${count("withdrawal")} withdrawals done, ${count("deposit")} deposits); ` +
-        `${counters.conflicts - before.conflicts} conflicts, ${counters.timeouts - before.timeouts} timeouts; ` +
+        `${counters.conflicts - before.conflicts} conflicts, ${counters.chained - before.chained} attempts chained, ${counters.timeouts - before.timeouts} timeouts; ` +
         `${dependencies} dependencies, no cycle; final versions ${final.map(([, version]) => version).join(" ")}`,
     );
   } finally {
@@ -424,4 +451,6 @@ describe("the history checker", () => {
 describe("serializability under contention", () => {
   it("holds in memory", (t) => checkServer(t, "memory"));
   it("holds with sync durability on LMDB", (t) => checkServer(t, "sync"));
+  it("holds with each session's messages chained on the ones before, in memory", (t) => checkServer(t, "memory", "sessions"));
+  it("holds with each session's messages chained on the ones before, with sync durability on LMDB", (t) => checkServer(t, "sync", "sessions"));
 });
