@@ -235,7 +235,9 @@ export function markdown(records: readonly RunRecord[], settings: Settings, coll
 Measured with \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}: ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}.
 The machine is shared and noisy: each figure is the median of ${settings.repeats} runs of ${settings.seconds} s (for an open loop, whose
 throughput is the offered rate, the run with the median p99), and comparisons are ratios against the
-baselines measured in the same run. Raw records: \`bench/results.json\`.
+baselines measured in the same run. Configurations that a target compares run interleaved (the
+first run of each, then the second of each, ...), so that the machine's drift over minutes does not
+favour whichever ran first. Raw records: \`bench/results.json\`.
 Request workloads (transfer, echo) load the server for ${settings.warmupSeconds} s before each measured window; a request
 belongs to the window it was scheduled in, and its latency counts from that time (replies to the
 warm-up's requests are not measured, late replies to the window's are, for up to 10 s).

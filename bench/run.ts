@@ -318,18 +318,35 @@ function checkOf(config: Configuration, settings: Settings, measured: { total: n
 
 /** Runs `config` `repeats` times; keeps the run with the median throughput. */
 async function measure(config: Configuration, settings: Settings): Promise<RunRecord> {
-  const runs: Omit<RunRecord, "tpsRuns">[] = [];
+  return (await measureTogether([config], settings))[0]!;
+}
+
+/**
+ * Runs each of `configs` `repeats` times, in rounds (the first run of each, then the second of
+ * each, ...): the machine is shared, and its speed drifts over the minutes a section takes, so
+ * configurations compared with each other are measured interleaved rather than one after another.
+ */
+async function measureTogether(configs: readonly Configuration[], settings: Settings): Promise<RunRecord[]> {
+  const runs = configs.map((): Omit<RunRecord, "tpsRuns">[] => []);
   for (let repeat = 0; repeat < settings.repeats; repeat++) {
-    say(`  ${describe(config)}: run ${repeat + 1}/${settings.repeats}`);
-    runs.push(await runOnce(config, settings));
-    const last = runs.at(-1)!;
-    const figure = last.players === null ? `${Math.round(last.tps)} tps` : `${last.players} players held`;
-    // A run that got no answer in time has no percentiles (NaN, null once it has crossed IPC).
-    const p99 = Number.isFinite(last.p99Ms) ? `${last.p99Ms.toFixed(2)} ms` : "-";
-    say(`    ${figure}, p99 ${p99}, ${last.check.what}: ${last.check.passed ? "yes" : `NO (${last.check.detail})`}`);
+    for (const [index, config] of configs.entries()) {
+      say(`  ${describe(config)}: run ${repeat + 1}/${settings.repeats}`);
+      const last = await runOnce(config, settings);
+      runs[index]!.push(last);
+      const figure = last.players === null ? `${Math.round(last.tps)} tps` : `${last.players} players held`;
+      // A run that got no answer in time has no percentiles (NaN, null once it has crossed IPC).
+      const p99 = Number.isFinite(last.p99Ms) ? `${last.p99Ms.toFixed(2)} ms` : "-";
+      say(`    ${figure}, p99 ${p99}, ${last.check.what}: ${last.check.passed ? "yes" : `NO (${last.check.detail})`}`);
+    }
   }
-  // The run reported is the median one: by players held for the room, by p99 for an open loop
-  // (whose throughput is the offered rate, the same in every run), else by throughput.
+  return configs.map((config, index) => summarize(config, runs[index]!));
+}
+
+/**
+ * The record of a configuration's runs: the median one, by players held for the room, by p99 for
+ * an open loop (whose throughput is the offered rate, the same in every run), else by throughput.
+ */
+function summarize(config: Configuration, runs: readonly Omit<RunRecord, "tpsRuns">[]): RunRecord {
   const figure = (run: Omit<RunRecord, "tpsRuns">) => run.players ?? run.tps;
   const rank = config.rate === null ? figure : (run: Omit<RunRecord, "tpsRuns">) => run.p99Ms;
   const middle = median(runs.map(rank));
@@ -387,10 +404,10 @@ const ECHO_RATE_STEPS = [0.25, 0.5, 0.75];
  */
 async function measureEcho(settings: Settings, quick: boolean): Promise<RunRecord[]> {
   const closed = (system: SystemName): Configuration => ({ workload: "echo", rate: null, system, durability: "sync", zipf: 0, inProcess: false, workers: 0 });
-  const records = [await measure(closed("shardless"), settings), await measure(closed("baseline-memory"), settings)];
+  const records = await measureTogether([closed("shardless"), closed("baseline-memory")], settings);
   for (const fraction of quick ? [0.5] : ECHO_RATE_STEPS) {
     const rate = Math.max(1, Math.round(records[0]!.tps * fraction));
-    for (const system of ["shardless", "baseline-memory"] as const) records.push(await measure({ ...closed(system), rate }, settings));
+    records.push(...(await measureTogether([{ ...closed("shardless"), rate }, { ...closed("baseline-memory"), rate }], settings)));
   }
   return records;
 }
@@ -405,12 +422,22 @@ function roomMatrix(): Configuration[] {
   ];
 }
 
-/** Measures one workload's section of the matrix (the transfer section without zipf 1.5 and worker threads when quick). */
+/**
+ * Measures one workload's section of the matrix (the transfer section without zipf 1.5 and worker
+ * threads when quick). The configurations a target compares (the same zipf and placement; the
+ * room's systems) are measured interleaved, run by run.
+ */
 async function measureWorkload(workload: Workload, settings: Settings, quick: boolean): Promise<RunRecord[]> {
   if (workload === "echo") return measureEcho(settings, quick);
-  const configs = workload === "room" ? roomMatrix() : transferMatrix().filter((config) => !quick || (config.zipf === 0 && config.workers === 0));
+  if (workload === "room") return measureTogether(roomMatrix(), settings);
+  const configs = transferMatrix().filter((config) => !quick || (config.zipf === 0 && config.workers === 0));
+  const groups = new Map<string, Configuration[]>();
+  for (const config of configs) {
+    const key = `${config.zipf} ${config.inProcess}`;
+    groups.set(key, [...(groups.get(key) ?? []), config]);
+  }
   const records: RunRecord[] = [];
-  for (const config of configs) records.push(await measure(config, settings));
+  for (const group of groups.values()) records.push(...(await measureTogether(group, settings)));
   return records;
 }
 
