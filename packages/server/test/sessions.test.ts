@@ -33,7 +33,7 @@ class Journal {
   constructor(public handled: string | null = null) {}
 }
 
-/** Echoes, and obeys commands: "disconnect me", "remove me", "fail", "big". */
+/** Echoes, and obeys commands: "disconnect me", "remove me", "fail", "what is it" (the message's class). */
 @managed("sessions.Player")
 class Player implements ClientSessionListener {
   constructor(private readonly session: Ref<ClientSession>) {}
@@ -49,7 +49,8 @@ class Player implements ClientSessionListener {
     else if (said === "fail") {
       session.send(text("never sent"));
       throw new Error("handler failed");
-    } else session.send(message);
+    } else if (said === "what is it") session.send(text(Buffer.isBuffer(message) ? "a Buffer" : message.constructor.name));
+    else session.send(message);
   }
 
   disconnected(ctx: TaskContext, graceful: boolean): void {
@@ -100,6 +101,14 @@ describe("sessions over TCP", () => {
     assert.deepEqual(echoed, sent);
     const lines = (await journal(s)).filter((line) => line.startsWith("ordered: "));
     assert.deepEqual(lines, sent.map((message) => `ordered: ${message}`));
+    client.close();
+  });
+
+  it("hands receivedMessage a Buffer, with or without worker threads", async () => {
+    const s = await server();
+    const client = await RawClient.login(s.tcpPort!, "curious");
+    client.say("what is it");
+    assert.equal(await client.nextText(), "a Buffer");
     client.close();
   });
 

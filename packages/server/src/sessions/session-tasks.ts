@@ -159,14 +159,14 @@ export class SessionTasks implements SessionOperations {
     const session = tx.getBound(key, key, false) as ClientSessionRecord;
     const listener = session.listener === null ? undefined : (tx.tryGetObject(session.listener.id) as ClientSessionListener | undefined);
     if (listener === undefined) return;
-    callSync(`${listener.constructor.name}.receivedMessage`, () => listener.receivedMessage(ctx, args.message));
+    callSync(`${listener.constructor.name}.receivedMessage`, () => listener.receivedMessage(ctx, asBuffer(args.message)));
   }
 
   private channelTask(ctx: TaskContext, tx: Transaction, args: ChannelMessageArgs): boolean {
     const key = sessionKey(args.session);
     if (!tx.isBound(key) || this.channelHooks === undefined) return false;
     const session = tx.getBound(key, key, false) as ClientSessionRecord;
-    return this.channelHooks.receiveFromClient(ctx, tx, session, args.session, args.channel, args.message);
+    return this.channelHooks.receiveFromClient(ctx, tx, session, args.session, args.channel, asBuffer(args.message));
   }
 
   private endTask(ctx: TaskContext, tx: Transaction, args: EndArgs): void {
@@ -217,3 +217,12 @@ export function sessionKey(id: bigint): string {
 
 /** The prefix of every stored session's binding key. */
 export const SESSION_KEY_PREFIX = serviceKey(SESSION_PREFIX);
+
+/**
+ * `bytes` as a Node Buffer over the same memory. A client's message arrives as a Buffer (a slice of
+ * the socket's read) on the main thread and as a plain Uint8Array on a worker; handlers get a
+ * Buffer either way, so code that uses Buffer's methods does not change behaviour with `workers`.
+ */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
