@@ -12,7 +12,7 @@ import { RawClient } from "./raw-client.ts";
 
 const APP_MODULE = fileURLToPath(new URL("./fixtures/worker-app.ts", import.meta.url));
 
-function start(options: { dataDir?: string; logger?: Logger; workers?: number; tcpPort?: number | null } = {}): Promise<Server> {
+function start(options: { dataDir?: string; logger?: Logger; workers?: number; tcpPort?: number | null; httpPort?: number | null } = {}): Promise<Server> {
   return startServer({
     app: WorkerApp,
     appModule: APP_MODULE,
@@ -20,7 +20,7 @@ function start(options: { dataDir?: string; logger?: Logger; workers?: number; t
     durability: options.dataDir === undefined ? "memory" : "sync",
     dataDir: options.dataDir,
     tcpPort: options.tcpPort === undefined ? null : options.tcpPort,
-    httpPort: null,
+    httpPort: options.httpPort === undefined ? null : options.httpPort,
     host: "127.0.0.1",
     logger: options.logger ?? silentLogger,
   });
@@ -60,7 +60,7 @@ describe("tasks on worker threads", () => {
   });
 
   it("runs a session's messages on the writes of the ones before them, and again when one of those fails", async (t) => {
-    const server = await start({ tcpPort: 0 });
+    const server = await start({ tcpPort: 0, httpPort: 0 });
     t.after(() => server.close());
     const clients = await Promise.all(["ann", "bob", "cy"].map((name) => RawClient.login(server.tcpPort!, name)));
     for (const client of clients) assert.equal((await client.next()).op, "CHANNEL_JOIN");
@@ -82,6 +82,9 @@ describe("tasks on worker threads", () => {
     const { chained, conflicts, failed } = server.taskCounters;
     assert.equal(failed, 0);
     assert.ok(chained > 0, "some messages ran chained on the one before them");
+    // Voided links are counted apart from conflicts in the metrics.
+    const metrics = await (await fetch(`http://127.0.0.1:${server.httpPort}/metrics`)).text();
+    assert.match(metrics, /shardless_task_aborts_total\{[^}]*reason="chain"[^}]*\} [1-9]/);
     t.diagnostic(`${clients.length * count} messages: ${chained} attempts ran chained, ${conflicts} conflicts (broken links included)`);
     for (const client of clients) client.close();
   });

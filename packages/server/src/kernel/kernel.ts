@@ -495,7 +495,7 @@ export class Kernel {
   private chainBroken(job: Job): void {
     job.attempts--;
     this.counters.conflicts++;
-    this.observer.attemptAborted(job.type, "conflict", true, undefined);
+    this.observer.attemptAborted(job.type, "chain", true, undefined);
     this.attempt(job);
   }
 

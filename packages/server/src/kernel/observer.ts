@@ -1,7 +1,10 @@
 import type { ConflictSource } from "../api/errors.js";
 
-/** Why an attempt of a task did not commit. */
-export type AbortReason = "conflict" | "timeout" | "error";
+/**
+ * Why an attempt of a task did not commit: `chain` is an attempt that ran on the writes of the task
+ * before it in its chain, which did not commit (see `RunOptions.chain`).
+ */
+export type AbortReason = "conflict" | "timeout" | "error" | "chain";
 
 /** One group commit, as the committer saw it. */
 export interface BatchStats {

@@ -54,7 +54,7 @@ export class ServerMetrics implements KernelObserver {
     this.attempts = new Counter({ name: "shardless_task_attempts_total", help: "Task attempts started, by task type.", labelNames: ["type"], registers });
     this.aborts = new Counter({
       name: "shardless_task_aborts_total",
-      help: "Task attempts that did not commit, by task type, reason (conflict, timeout, error) and outcome (retried, gave-up).",
+      help: "Task attempts that did not commit, by task type, reason (conflict, timeout, error, chain) and outcome (retried, gave-up).",
       labelNames: ["type", "reason", "outcome"],
       registers,
     });
