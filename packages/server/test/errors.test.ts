@@ -6,6 +6,16 @@ import * as shardless from "shardless";
 const catalogue = readFileSync(new URL("../../../docs/errors.md", import.meta.url), "utf8");
 
 describe("error catalogue", () => {
+  it("makes conflict errors without a stack trace, and leaves other errors' traces alone", () => {
+    const limit = Error.stackTraceLimit;
+    const conflict = new shardless.TransactionConflictError("object 1 was changed", { on: { kind: "object", id: 1n } });
+    assert.doesNotMatch(conflict.stack ?? "", /\n\s+at /);
+    assert.equal(conflict.message, "object 1 was changed");
+    assert.deepEqual(conflict.on, { kind: "object", id: 1n });
+    assert.equal(Error.stackTraceLimit, limit);
+    assert.match(new shardless.TransactionTimeoutError("slow").stack ?? "", /\n\s+at /);
+  });
+
   it("documents exactly the codes Shardless uses", () => {
     const documented = [...catalogue.matchAll(/^\| `(ERR_[A-Z_]+)` \|/gm)].map((match) => match[1]);
     assert.deepEqual([...documented].sort(), [...shardless.ERROR_CODES].sort());
