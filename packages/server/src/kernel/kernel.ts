@@ -522,7 +522,8 @@ export class Kernel {
     }
     if (tx === undefined) this.noteRemoteOutcome(undefined);
     tx?.markCommitted();
-    if (remote !== undefined) {
+    // Only a task on a chain can have tasks run on its writes.
+    if (remote !== undefined && job.chain !== undefined) {
       const seq = this.committer.lastCommitSeq;
       const previous = remote.chainedOn !== undefined && remote.chainedOn.seq > request.startSeq ? remote.chainedOn : undefined;
       job.committed = { attempt: remote.attempt, seq, request, previous };
