@@ -214,6 +214,12 @@ export async function startServer(options: StartServerOptions): Promise<Server> 
     sessions: () => sessions?.sessionCount ?? 0,
     channelsInUse: () => sessions?.channelsInUse ?? 0,
     sessionCounters: () => sessions?.counters ?? NO_SESSION_COUNTERS,
+    objectCache: () => {
+      const here = kernel?.runtime.objects;
+      const elsewhere = workers?.cacheCounts;
+      return { hits: (here?.hits ?? 0) + (elsewhere?.hits ?? 0), misses: (here?.misses ?? 0) + (elsewhere?.misses ?? 0) };
+    },
+    chainedAttempts: () => kernel?.counters.chained ?? 0,
     storeBytes: () => store.sizeBytes?.(),
     classTagOf: (id) => classTagOf(kernel, id),
   });

@@ -56,6 +56,21 @@ describe("metrics", () => {
     assert.equal(sample(later, 'shardless_tasks_committed_total{type="disconnect"}'), 1);
   });
 
+  it("counts the decoded-object caches' hits and misses, on whichever thread runs the tasks", async () => {
+    const server = await testServer({ app: App, clock: new SystemClock(), tcpPort: 0, httpPort: 0, host: "127.0.0.1" }, import.meta.url);
+    const client = await RawClient.login(server.tcpPort!, "cy");
+    // Each message reads the session's record and listener, unchanged: decoded once, then lent.
+    for (const word of ["one", "two", "three", "four"]) {
+      client.say(word);
+      assert.equal(await client.nextText(), word);
+    }
+    const text = await metrics(server.httpPort!);
+    assert.ok(sample(text, "shardless_object_cache_misses_total") >= 1);
+    assert.ok(sample(text, "shardless_object_cache_hits_total") >= 4, `hits: ${sample(text, "shardless_object_cache_hits_total")}`);
+    assert.ok(text.includes("# HELP shardless_task_chained_attempts_total"));
+    client.close();
+  });
+
   it("keeps each server's figures apart in one process", async () => {
     const busy = await testServer({ app: App, clock: new SystemClock(), tcpPort: 0, httpPort: 0, host: "127.0.0.1" }, import.meta.url);
     const quiet = await testServer({ app: App, clock: new SystemClock(), tcpPort: null, httpPort: 0, host: "127.0.0.1" }, import.meta.url);

@@ -88,12 +88,15 @@ describe("messages between threads", () => {
       ],
       cutOff: [[5n, 70_000]] as [bigint, number][],
       wantIds: true,
+      cacheHits: 12,
+      cacheMisses: 3,
     };
     const envelope = encodeOutcomes(message);
     assert.equal(envelope.extra.length, 2, "only the log effect's Date and the Map result need a clone");
     const decoded = decodeOutcomes(posted(envelope));
     assert.deepEqual(decoded.cutOff, message.cutOff);
     assert.equal(decoded.wantIds, true);
+    assert.deepEqual([decoded.cacheHits, decoded.cacheMisses], [12, 3]);
     const [first, second, third] = decoded.outcomes;
     assert.ok(first?.ok && second !== undefined && !second.ok && third?.ok);
     assert.deepEqual(first.result, { moved: true });

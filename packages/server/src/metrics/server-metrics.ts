@@ -16,6 +16,10 @@ export interface MetricsSources {
   readonly storeBytes: () => number | undefined;
   /** The class tag of a stored object, or undefined when there is no such object. */
   readonly classTagOf: (id: bigint) => string | undefined;
+  /** Loads served by the decoded-object caches of every thread that runs tasks, and loads that decoded. */
+  readonly objectCache: () => { readonly hits: number; readonly misses: number };
+  /** Attempts run chained on the writes of the task before them (see `KernelCounters.chained`). */
+  readonly chainedAttempts: () => number;
 }
 
 /** The series of one task type that every task touches. */
@@ -81,6 +85,9 @@ export class ServerMetrics implements KernelObserver {
     this.gauge("shardless_store_bytes", "Bytes the data store occupies.", () => sources.storeBytes() ?? 0);
     this.gauge("shardless_event_loop_utilization", "Share of the last scrape interval the main thread spent running (0..1).", () => this.eventLoopSinceLastScrape());
     this.sessionCounters(sources.sessionCounters);
+    this.total("shardless_object_cache_hits_total", "Object loads served by a thread's decoded-object cache (objectCacheEntries).", () => sources.objectCache().hits);
+    this.total("shardless_object_cache_misses_total", "Object loads that decoded the stored bytes.", () => sources.objectCache().misses);
+    this.total("shardless_task_chained_attempts_total", "Attempts run on a worker right after the task before them in their session, on its writes.", sources.chainedAttempts);
   }
 
   /** The metrics in Prometheus text format, and its content type. */
@@ -160,19 +167,22 @@ export class ServerMetrics implements KernelObserver {
       ["framesOut", "shardless_frames_out_total", "Frames sent to clients."],
       ["bytesOut", "shardless_bytes_out_total", "Frame payload bytes sent to clients."],
     ];
-    for (const [field, name, help] of described) {
-      let reported = 0;
-      new Counter({
-        name,
-        help,
-        registers: [this.registry],
-        collect() {
-          const now = read()[field];
-          this.inc(now - reported);
-          reported = now;
-        },
-      });
-    }
+    for (const [field, name, help] of described) this.total(name, help, () => read()[field]);
+  }
+
+  /** A running total kept elsewhere, as a Prometheus counter (advanced by its growth at each scrape). */
+  private total(name: string, help: string, read: () => number): void {
+    let reported = 0;
+    new Counter({
+      name,
+      help,
+      registers: [this.registry],
+      collect() {
+        const now = read();
+        this.inc(now - reported);
+        reported = now;
+      },
+    });
   }
 
   private eventLoopSinceLastScrape(): number {

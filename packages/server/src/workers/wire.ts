@@ -216,6 +216,9 @@ export interface Outcomes {
   readonly outcomes: readonly WireOutcome[];
   readonly cutOff: readonly (readonly [bigint, number])[];
   readonly wantIds: boolean;
+  /** Loads the worker's decoded-object cache served, and loads that decoded, since its last message. */
+  readonly cacheHits: number;
+  readonly cacheMisses: number;
 }
 
 /** Encodes {@link Outcomes}: in binary but for errors, range reads, and results or effects that are not plain data. */
@@ -256,6 +259,8 @@ export function encodeOutcomes(message: Outcomes): Envelope {
     out.f64(backlog);
   }
   out.u8(message.wantIds ? 1 : 0);
+  out.f64(message.cacheHits);
+  out.f64(message.cacheMisses);
   return { bin: out.finish(), extra };
 }
 
@@ -285,7 +290,7 @@ export function decodeOutcomes(envelope: Envelope): Outcomes {
   }
   const cutOff: [bigint, number][] = [];
   for (let count = input.u32(); count > 0; count--) cutOff.push([input.u64(), input.f64()]);
-  return { outcomes, cutOff, wantIds: input.u8() === 1 };
+  return { outcomes, cutOff, wantIds: input.u8() === 1, cacheHits: input.f64(), cacheMisses: input.f64() };
 }
 
 function writeCommits(out: BinaryWriter, commits: readonly CommitDelta[], worker: number): void {

@@ -40,7 +40,9 @@ async function start(): Promise<void> {
     backlogOf: (id) => backlogs.get(id) ?? 0,
     cutOff: (id, backlog) => void cutOff.push([id, backlog]),
   };
-  const runtime = new TaskRuntime(source, new SystemClock(), (init.index + 1) * TRANSACTION_IDS_PER_THREAD, new ObjectCache(init.objectCacheEntries));
+  const objects = new ObjectCache(init.objectCacheEntries);
+  const runtime = new TaskRuntime(source, new SystemClock(), (init.index + 1) * TRANSACTION_IDS_PER_THREAD, objects);
+  const cacheCounts = cacheCounter(objects);
   installTransactionalServices(runtime, view, init.writeBufferBytes);
   port.on("message", (envelope: Envelope) => {
     const message = decodeToWorker(envelope);
@@ -52,10 +54,25 @@ async function start(): Promise<void> {
       for (const [id, bytes] of message.backlogs) backlogs.set(id, bytes);
     }
     const outcomes = message.attempts.map((attempt) => runAttempt(runtime, source, attempt));
-    reply({ outcomes, cutOff: cutOff.splice(0), wantIds: source.askForIds() });
+    reply({ outcomes, cutOff: cutOff.splice(0), wantIds: source.askForIds(), ...cacheCounts() });
   });
   const ready: FromWorker = { type: "ready" };
   port.postMessage(ready);
+}
+
+/**
+ * A function that tells `cache`'s hits and misses since it was last called. (A function rather than
+ * a class: this module's top level awaits `start` before a class declared below would exist.)
+ */
+function cacheCounter(cache: ObjectCache): () => { cacheHits: number; cacheMisses: number } {
+  let hits = 0;
+  let misses = 0;
+  return () => {
+    const counts = { cacheHits: cache.hits - hits, cacheMisses: cache.misses - misses };
+    hits = cache.hits;
+    misses = cache.misses;
+    return counts;
+  };
 }
 
 function openSource(): WorkerSource {

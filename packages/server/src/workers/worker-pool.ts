@@ -85,6 +85,8 @@ export class WorkerPool implements TaskExecutor {
   private logStart = 0;
   private durableSeq = 0;
   private flushScheduled = false;
+  /** Loads the workers' decoded-object caches served, and loads that decoded, as the workers reported. */
+  readonly cacheCounts = { hits: 0, misses: 0 };
   private nextAttempt = 0;
   private failed: unknown;
   private closing = false;
@@ -254,6 +256,8 @@ export class WorkerPool implements TaskExecutor {
       if (posted.type !== "outcomes") return;
       const message = decodeOutcomes(posted.envelope);
       for (const [id, backlog] of message.cutOff) this.options.sessions.cutOff(id, backlog);
+      this.cacheCounts.hits += message.cacheHits;
+      this.cacheCounts.misses += message.cacheMisses;
       if (message.wantIds && !slot.wantsIds) {
         slot.wantsIds = true;
         this.scheduleFlush();
