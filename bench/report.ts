@@ -161,6 +161,10 @@ function targetsSection(records: readonly RunRecord[]): string {
     const met = better === "higher" ? value >= goal : value <= goal;
     rows.push(`| ${what} | ${sign} ${goal} | ${value.toFixed(2)}${detail} | ${met ? "met" : "**missed**"} |`);
   };
+  /** A figure shown beside the targets, with no goal of its own. */
+  const reported = (what: string, value: number | undefined) => {
+    if (value !== undefined && Number.isFinite(value)) rows.push(`| ${what} | (reported) | ${value.toFixed(2)} | |`);
+  };
   const over = (a: RunRecord | undefined, b: RunRecord | undefined, figure: (r: RunRecord) => number = (r) => r.tps) =>
     a === undefined || b === undefined || figure(b) === 0 ? undefined : figure(a) / figure(b);
   const sync = (zipf: number) => find("transfer", "shardless", "sync", zipf, "network");
@@ -180,6 +184,10 @@ function targetsSection(records: readonly RunRecord[]): string {
   };
   // In memory, where the engine's CPU is the limit rather than fsync.
   workerTarget("memory", 0, 2, 1, 1.6);
+  // The networked figures beside it (no goal of their own): sockets, sessions and fsync included.
+  const networked = (workers: number) => find("transfer", "shardless", "sync", 0, "network", "closed", workers);
+  reported("transfer uniform, sync, over the network: 2 workers ÷ 1 worker", over(networked(2), networked(1)));
+  reported("transfer uniform, sync, over the network: 2 workers ÷ workers 0", over(networked(2), networked(0)));
   workerTarget("memory", 1.5, 2, 1, 1);
   workerTarget("memory", 0, 1, 0, 0.9);
   workerTarget("memory", 1.5, 1, 0, 0.9);
