@@ -32,6 +32,9 @@ interface Undecided {
   bindings?: Map<string, bigint | null>;
 }
 
+/** The chain of an attempt that runs after no other (shared: most attempts, so none allocates one). */
+const NO_CHAIN: readonly Undecided[] = [];
+
 /** Ids left in a worker's block below which it asks for the next block. */
 const LOW_ON_IDS = 256;
 
@@ -61,7 +64,7 @@ export class WorkerSource implements TransactionSource {
    * While an attempt chained on others runs: the undecided attempts whose writes it reads as if
    * committed, latest first.
    */
-  private chain: Undecided[] = [];
+  private chain: readonly Undecided[] = NO_CHAIN;
 
   constructor(
     private readonly store: WorkerStore,
@@ -111,16 +114,18 @@ export class WorkerSource implements TransactionSource {
    * Until {@link endChain}. Returns false if `after` ended in an error: the attempt is void.
    */
   runAfter(after: number | undefined): boolean {
-    this.chain = [];
+    this.chain = NO_CHAIN;
     if (after === undefined) return true;
     if (this.failedHere.has(after)) return false;
-    for (let link = this.undecided.get(after); link !== undefined; link = link.after === undefined ? undefined : this.undecided.get(link.after)) this.chain.push(link);
+    const chain: Undecided[] = [];
+    for (let link = this.undecided.get(after); link !== undefined; link = link.after === undefined ? undefined : this.undecided.get(link.after)) chain.push(link);
+    this.chain = chain;
     return true;
   }
 
   /** Ends what {@link runAfter} began. */
   endChain(): void {
-    this.chain = [];
+    this.chain = NO_CHAIN;
   }
 
   /**
