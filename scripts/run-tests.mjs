@@ -30,5 +30,8 @@ if (files.length === 0) {
 }
 const result = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=2", ...process.argv.slice(2), ...files], {
   stdio: "inherit",
+  // The server's own records skip the commit-time comparison; in tests they are compared anyway,
+  // so that a change the server forgot to mark fails loudly.
+  env: { ...process.env, SHARDLESS_CHECK_MARKED_WRITES: "1" },
 });
 process.exit(result.status ?? 1);

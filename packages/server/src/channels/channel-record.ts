@@ -4,6 +4,7 @@ import { managed } from "../api/managed.js";
 import type { Ref } from "../api/ref.js";
 import type { ClientSession, Delivery } from "../api/session.js";
 import type { TaskContext } from "../api/types.js";
+import { changesOnlyWhenMarked } from "../kernel/transaction.js";
 
 /** What a stored channel asks of the channel service of the server running the task. */
 export interface ChannelOperations {
@@ -69,6 +70,9 @@ export class ChannelRecord implements Channel {
     operations("Channel.removingObject").closing(this);
   }
 }
+
+// The channel service marks a channel whenever it changes its members.
+changesOnlyWhenMarked(ChannelRecord);
 
 function operations(what: string): ChannelOperations {
   return activeTransaction(what).service<ChannelOperations>(CHANNEL_SERVICE);

@@ -41,6 +41,8 @@ export class ChannelService implements ChannelOperations {
       if (channel.members.has(sessionId)) continue;
       channel.members.add(sessionId);
       record.channels.add(channelId);
+      tx.markForUpdate(channel);
+      tx.markForUpdate(record);
       const payload = encodeMessage({ op: "CHANNEL_JOIN", channelName: channel.name, channelId });
       const joined: SessionEffect = { to: "session", op: "joined", session: sessionId, channel: channelId, payload };
       tx.addEffect(joined);
@@ -55,6 +57,8 @@ export class ChannelService implements ChannelOperations {
       const sessionId = tx.idOf(record);
       if (!channel.members.delete(sessionId)) continue;
       record.channels.delete(channelId);
+      tx.markForUpdate(channel);
+      tx.markForUpdate(record);
       this.announceLeave(tx, sessionId, channelId);
     }
   }
@@ -83,10 +87,11 @@ export class ChannelService implements ChannelOperations {
     const channelId = tx.idOf(channel);
     for (const sessionId of channel.members) {
       const session = tx.tryGetObject(sessionId);
-      if (session instanceof ClientSessionRecord) session.channels.delete(channelId);
+      if (session instanceof ClientSessionRecord && session.channels.delete(channelId)) tx.markForUpdate(session);
       this.announceLeave(tx, sessionId, channelId);
     }
     channel.members.clear();
+    tx.markForUpdate(channel);
     const key = channelKey(channel.name);
     if (tx.isBound(key)) tx.unbind(key, channel.name);
   }
@@ -95,9 +100,10 @@ export class ChannelService implements ChannelOperations {
   removeFromAll(tx: Transaction, session: ClientSessionRecord, sessionId: bigint): void {
     for (const channelId of session.channels) {
       const channel = tx.tryGetObject(channelId);
-      if (channel instanceof ChannelRecord) channel.members.delete(sessionId);
+      if (channel instanceof ChannelRecord && channel.members.delete(sessionId)) tx.markForUpdate(channel);
     }
     session.channels.clear();
+    tx.markForUpdate(session);
   }
 
   /**

@@ -25,6 +25,33 @@ import type { ObjectCache } from "./object-cache.js";
  */
 const claimed = new WeakSet<object>();
 
+/**
+ * Classes whose instances change only through code that marks them for update: the server's own
+ * records of sessions and channels. At commit, such an object that was loaded and not marked is
+ * known to be unchanged without encoding it again (most tasks read a session record and a channel
+ * and change neither).
+ */
+const markedWritesClasses = new WeakSet<object>();
+
+/**
+ * With `SHARDLESS_CHECK_MARKED_WRITES=1` (the test suites set it), such objects are encoded anyway,
+ * and a change that was not marked fails the commit: a change of the server's own code that forgot to
+ * mark a record shows in every test that exercises it, instead of being lost.
+ */
+// Not configuration but an assertion switch for the test suites, read where it is used: it must reach
+// worker threads and server processes that tests start, whatever way they were started.
+// eslint-disable-next-line no-restricted-syntax
+const CHECK_MARKED_WRITES = process.env.SHARDLESS_CHECK_MARKED_WRITES === "1";
+
+/**
+ * Declares that instances of `cls` (exactly that class) change only through code that calls
+ * {@link Transaction.markForUpdate} on them, so that commits skip comparing their encodings.
+ * For the server's own records only: game code's objects are always compared.
+ */
+export function changesOnlyWhenMarked(cls: abstract new (...args: never[]) => object): void {
+  markedWritesClasses.add(cls);
+}
+
 type EntryState = "loaded" | "new" | "removed";
 
 interface Entry {
@@ -371,6 +398,13 @@ export class Transaction implements ActiveTransaction {
         if (entry.loadedBytes !== undefined) objectWrites.push({ id: entry.id, bytes: null });
         continue;
       }
+      if (entry.state === "loaded" && !entry.forUpdate && markedWritesClasses.has(entry.object.constructor)) {
+        if (CHECK_MARKED_WRITES) assertUnchanged(entry);
+        // Its instances are made by the codec and changed only by the server's services; a frozen
+        // one (game code can freeze anything) must not outlive this task.
+        if (this.hooks.objects !== undefined && Object.isExtensible(entry.object)) this.hooks.objects.put(entry.id, entry.version, entry.object);
+        continue;
+      }
       const bytes = objectCodec.encode(entry.object);
       if (entry.state === "new" || entry.forUpdate || !sameBytes(bytes, entry.loadedBytes!)) {
         objectWrites.push({ id: entry.id, bytes });
@@ -476,6 +510,12 @@ export function nameConflict(on: ConflictSource, bindingReads: Iterable<string>,
  */
 function holdsOnlyStoredState(obj: object): boolean {
   return Object.isExtensible(obj) && Object.getOwnPropertySymbols(obj).length === 0 && Object.getOwnPropertyNames(obj).length === Object.keys(obj).length;
+}
+
+/** Throws if a loaded object of a class that {@link changesOnlyWhenMarked} changed without a mark. */
+function assertUnchanged(entry: Entry): void {
+  if (sameBytes(objectCodec.encode(entry.object), entry.loadedBytes!)) return;
+  throw new Error(`${entry.object.constructor.name} (object ${entry.id}) changed without markForUpdate: the change would be lost`);
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

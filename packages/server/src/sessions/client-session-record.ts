@@ -4,6 +4,7 @@ import { managed } from "../api/managed.js";
 import type { Ref } from "../api/ref.js";
 import { Delivery, type ClientSession } from "../api/session.js";
 import type { TaskContext } from "../api/types.js";
+import { changesOnlyWhenMarked } from "../kernel/transaction.js";
 
 /** What a stored session asks of the session service of the server running the task. */
 export interface SessionOperations {
@@ -58,3 +59,6 @@ export class ClientSessionRecord implements ClientSession {
     tx.service<SessionOperations>(SESSION_SERVICE).removing(this, tx.idOf(this), ctx);
   }
 }
+
+// The session and channel services mark a session record whenever they change it.
+changesOnlyWhenMarked(ClientSessionRecord);

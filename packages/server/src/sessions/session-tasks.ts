@@ -117,6 +117,7 @@ export class SessionTasks implements SessionOperations {
     this.tellListener(tx, ctx, session, false);
     this.channelHooks?.removeFromAll(tx, session, sessionId);
     session.connected = false;
+    tx.markForUpdate(session);
     tx.unbind(sessionKey(sessionId), sessionKey(sessionId));
     this.effect(tx, { to: "session", op: "close", session: sessionId });
   }
@@ -150,22 +151,21 @@ export class SessionTasks implements SessionOperations {
       throw new ManagedObjectError("loggedIn must return a managed object with receivedMessage(ctx, message) and disconnected(ctx, graceful), or null");
     }
     session.listener = new Ref(tx.idOf(listener));
+    tx.markForUpdate(session);
     return { id };
   }
 
   private messageTask(ctx: TaskContext, tx: Transaction, args: MessageArgs): void {
-    const key = sessionKey(args.session);
-    if (!tx.isBound(key)) return; // the application removed the session meanwhile
-    const session = tx.getBound(key, key, false) as ClientSessionRecord;
+    const session = liveSession(tx, args.session);
+    if (session === undefined) return; // the application removed the session meanwhile
     const listener = session.listener === null ? undefined : (tx.tryGetObject(session.listener.id) as ClientSessionListener | undefined);
     if (listener === undefined) return;
     callSync(`${listener.constructor.name}.receivedMessage`, () => listener.receivedMessage(ctx, asBuffer(args.message)));
   }
 
   private channelTask(ctx: TaskContext, tx: Transaction, args: ChannelMessageArgs): boolean {
-    const key = sessionKey(args.session);
-    if (!tx.isBound(key) || this.channelHooks === undefined) return false;
-    const session = tx.getBound(key, key, false) as ClientSessionRecord;
+    const session = liveSession(tx, args.session);
+    if (session === undefined || this.channelHooks === undefined) return false;
     return this.channelHooks.receiveFromClient(ctx, tx, session, args.session, args.channel, asBuffer(args.message));
   }
 
@@ -176,6 +176,7 @@ export class SessionTasks implements SessionOperations {
     if (args.notify) this.tellListener(tx, ctx, session, args.graceful);
     this.channelHooks?.removeFromAll(tx, session, args.session);
     session.connected = false;
+    tx.markForUpdate(session);
     tx.unbind(key, key);
     this.markEnding(tx, args.session);
     tx.remove(session);
@@ -208,6 +209,16 @@ export class SessionTasks implements SessionOperations {
     }
     ending.add(id);
   }
+}
+
+/**
+ * The record of session `id`, or undefined once it has ended or been removed. Read by id rather
+ * than through its binding: the record and the binding are created and removed together, and a
+ * message's task then reads no binding at all (two fewer store reads for every message).
+ */
+function liveSession(tx: Transaction, id: bigint): ClientSessionRecord | undefined {
+  const session = tx.tryGetObject(id);
+  return session instanceof ClientSessionRecord ? session : undefined;
 }
 
 /** The binding key of the stored session with `id`. */
