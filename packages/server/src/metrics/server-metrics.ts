@@ -1,8 +1,9 @@
 import { performance, type EventLoopUtilization } from "node:perf_hooks";
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Registry } from "prom-client";
 import type { ConflictSource } from "../api/errors.js";
 import type { SessionCounters } from "../sessions/session-service.js";
 import { ConflictProfile, type ConflictReport } from "./conflict-profile.js";
+import { PlainHistogram, type HistogramSeries } from "./plain-histogram.js";
 import type { AbortReason, BatchStats, KernelObserver } from "../kernel/observer.js";
 
 /** What the metrics read from the server when scraped. */
@@ -22,11 +23,14 @@ export interface MetricsSources {
   readonly chainedAttempts: () => number;
 }
 
-/** The series of one task type that every task touches. */
+/**
+ * The series of one task type that every task touches: plain counts on the hot path, turned into
+ * Prometheus series at each scrape (prom-client hashes and validates labels at every call).
+ */
 interface TypeSeries {
-  readonly attempts: { inc(): void };
-  readonly commits: { inc(): void };
-  readonly latency: { observe(value: number): void };
+  attempts: number;
+  commits: number;
+  readonly latency: HistogramSeries;
 }
 
 /** Latency buckets in milliseconds: 0.1 ms to 10 s. */
@@ -41,13 +45,11 @@ const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096];
  */
 export class ServerMetrics implements KernelObserver {
   readonly registry = new Registry();
-  private readonly attempts: Counter<"type">;
   private readonly aborts: Counter<"type" | "reason" | "outcome">;
-  private readonly commits: Counter<"type">;
   private readonly failures: Counter<"type">;
-  private readonly taskLatency: Histogram<"type">;
-  private readonly batchTasks: Histogram;
-  private readonly batchDurableMs: Histogram;
+  private readonly taskLatency: PlainHistogram;
+  private readonly batchTasks: PlainHistogram;
+  private readonly batchDurableMs: PlainHistogram;
   private readonly batchWrites: Counter;
   private eventLoop: EventLoopUtilization = performance.eventLoopUtilization();
   private readonly conflictProfile = new ConflictProfile();
@@ -55,29 +57,30 @@ export class ServerMetrics implements KernelObserver {
 
   constructor(private readonly sources: MetricsSources) {
     const registers = [this.registry];
-    this.attempts = new Counter({ name: "shardless_task_attempts_total", help: "Task attempts started, by task type.", labelNames: ["type"], registers });
+    this.perTypeTotal("shardless_task_attempts_total", "Task attempts started, by task type.", "attempts");
     this.aborts = new Counter({
       name: "shardless_task_aborts_total",
       help: "Task attempts that did not commit, by task type, reason (conflict, timeout, error, chain) and outcome (retried, gave-up).",
       labelNames: ["type", "reason", "outcome"],
       registers,
     });
-    this.commits = new Counter({ name: "shardless_tasks_committed_total", help: "Tasks whose commit became durable, by task type.", labelNames: ["type"], registers });
+    this.perTypeTotal("shardless_tasks_committed_total", "Tasks whose commit became durable, by task type.", "commits");
     this.failures = new Counter({ name: "shardless_tasks_failed_total", help: "Tasks that failed for good, by task type.", labelNames: ["type"], registers });
-    this.taskLatency = new Histogram({
-      name: "shardless_task_latency_ms",
-      help: "From a task's submission to its durable commit, in milliseconds, retries included.",
-      labelNames: ["type"],
-      buckets: LATENCY_BUCKETS_MS,
-      registers,
-    });
-    this.batchTasks = new Histogram({ name: "shardless_commit_batch_tasks", help: "Tasks per group commit.", buckets: BATCH_BUCKETS, registers });
-    this.batchDurableMs = new Histogram({
-      name: "shardless_commit_latency_ms",
-      help: "From a group commit's flush to its durability (store write and fsync), in milliseconds.",
-      buckets: LATENCY_BUCKETS_MS,
-      registers,
-    });
+    this.taskLatency = new PlainHistogram(
+      "shardless_task_latency_ms",
+      "From a task's submission to its durable commit, in milliseconds, retries included.",
+      "type",
+      LATENCY_BUCKETS_MS,
+      this.registry,
+    );
+    this.batchTasks = new PlainHistogram("shardless_commit_batch_tasks", "Tasks per group commit.", undefined, BATCH_BUCKETS, this.registry);
+    this.batchDurableMs = new PlainHistogram(
+      "shardless_commit_latency_ms",
+      "From a group commit's flush to its durability (store write and fsync), in milliseconds.",
+      undefined,
+      LATENCY_BUCKETS_MS,
+      this.registry,
+    );
     this.batchWrites = new Counter({ name: "shardless_store_writes_total", help: "Objects and bindings written to the store.", registers });
     this.gauge("shardless_tasks_in_flight", "Tasks submitted and not yet settled: queued, waiting to retry, or waiting for their commit to be durable.", sources.tasksInFlight);
     this.gauge("shardless_sessions", "Logged-in sessions.", sources.sessions);
@@ -96,7 +99,7 @@ export class ServerMetrics implements KernelObserver {
   }
 
   attemptStarted(type: string): void {
-    this.perType(type).attempts.inc();
+    this.perType(type).attempts++;
   }
 
   attemptAborted(type: string, reason: AbortReason, retried: boolean, on?: ConflictSource): void {
@@ -111,7 +114,7 @@ export class ServerMetrics implements KernelObserver {
 
   taskCommitted(type: string, latencyMs: number): void {
     const series = this.perType(type);
-    series.commits.inc();
+    series.commits++;
     series.latency.observe(latencyMs);
   }
 
@@ -122,7 +125,7 @@ export class ServerMetrics implements KernelObserver {
   private perType(type: string): TypeSeries {
     let series = this.typeSeries.get(type);
     if (series === undefined) {
-      series = { attempts: this.attempts.labels(type), commits: this.commits.labels(type), latency: this.taskLatency.labels(type) };
+      series = { attempts: 0, commits: 0, latency: this.taskLatency.labelled(type) };
       this.typeSeries.set(type, series);
     }
     return series;
@@ -168,6 +171,25 @@ export class ServerMetrics implements KernelObserver {
       ["bytesOut", "shardless_bytes_out_total", "Frame payload bytes sent to clients."],
     ];
     for (const [field, name, help] of described) this.total(name, help, () => read()[field]);
+  }
+
+  /** A count kept per task type in {@link TypeSeries}, as a Prometheus counter labelled by type. */
+  private perTypeTotal(name: string, help: string, field: "attempts" | "commits"): void {
+    const typeSeries = this.typeSeries;
+    const reported = new Map<string, number>();
+    new Counter({
+      name,
+      help,
+      labelNames: ["type"],
+      registers: [this.registry],
+      collect() {
+        for (const [type, series] of typeSeries) {
+          const before = reported.get(type) ?? 0;
+          if (series[field] > before) this.inc({ type }, series[field] - before);
+          reported.set(type, series[field]);
+        }
+      },
+    });
   }
 
   /** A running total kept elsewhere, as a Prometheus counter (advanced by its growth at each scrape). */
