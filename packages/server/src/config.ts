@@ -1,6 +1,5 @@
 import { ConfigError } from "./api/errors.js";
 import { DEFAULT_OBJECT_CACHE_ENTRIES } from "./kernel/object-cache.js";
-import { DEFAULT_RECENT_RECORD_BYTES } from "./data/lmdb-data-store.js";
 
 /** How far a commit must get before its effects are released. */
 export type Durability = "sync" | "relaxed" | "memory";
@@ -71,11 +70,6 @@ export interface ServerConfig {
    * unchanged, so this trades memory for CPU and changes no result.
    */
   readonly objectCacheEntries: number;
-  /**
-   * Bytes of memory for stored records (objects and bindings) recently read or written, which the
-   * LMDB store then serves without its read path; 0 keeps none. Always exactly what the store holds.
-   */
-  readonly recentRecordBytes: number;
 }
 
 /** The defaults: the only place they are written down. */
@@ -107,7 +101,6 @@ export const DEFAULT_CONFIG: ServerConfig = Object.freeze({
   reconnectBufferBytes: 262_144,
   workers: 0,
   objectCacheEntries: DEFAULT_OBJECT_CACHE_ENTRIES,
-  recentRecordBytes: DEFAULT_RECENT_RECORD_BYTES,
 });
 
 const DURABILITIES: readonly Durability[] = ["sync", "relaxed", "memory"];
@@ -158,9 +151,6 @@ export function resolveConfig(input: Readonly<Record<string, unknown>> = {}): Se
   }
   if (!(Number.isInteger(merged.objectCacheEntries) && (merged.objectCacheEntries as number) >= 0)) {
     throw new ConfigError(`objectCacheEntries must be a whole number ≥ 0 (0 keeps no decoded objects), got ${JSON.stringify(merged.objectCacheEntries)}`);
-  }
-  if (!(Number.isInteger(merged.recentRecordBytes) && (merged.recentRecordBytes as number) >= 0)) {
-    throw new ConfigError(`recentRecordBytes must be a whole number ≥ 0 (0 keeps no records), got ${JSON.stringify(merged.recentRecordBytes)}`);
   }
   if (merged.rateLimitPolicy !== "drop" && merged.rateLimitPolicy !== "disconnect") {
     throw new ConfigError(`rateLimitPolicy must be "drop" or "disconnect", got ${JSON.stringify(merged.rateLimitPolicy)}`);

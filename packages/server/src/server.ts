@@ -314,7 +314,7 @@ const NO_SESSION_COUNTERS: SessionCounters = Object.freeze(zeroSessionCounters()
 
 function openStore(config: ServerConfig): DataStore {
   if (config.durability === "memory") return new MemoryDataStore();
-  return LmdbDataStore.open({ path: config.dataDir, durability: config.durability, recentRecordBytes: config.recentRecordBytes });
+  return LmdbDataStore.open({ path: config.dataDir, durability: config.durability });
 }
 
 function initializeOnce(kernel: Kernel, app: AppListenerClass, props: Readonly<Record<string, string>>): Promise<boolean> {

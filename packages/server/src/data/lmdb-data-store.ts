@@ -2,7 +2,6 @@ import { mkdirSync } from "node:fs";
 import { open, type Database, type RootDatabase } from "lmdb";
 import { DataFormatError } from "../api/errors.js";
 import { DirectoryLock } from "./directory-lock.js";
-import { RecentRecords } from "./recent-records.js";
 import {
   MAX_BINDING_KEY_BYTES,
   STORE_FORMAT_VERSION,
@@ -25,23 +24,9 @@ export interface LmdbDataStoreOptions {
    * `relaxed`: no fsync; a commit survives a crash of the process but not of the machine.
    */
   readonly durability?: LmdbDurability;
-  /**
-   * Memory in bytes for records recently read or written, served without LMDB's read path
-   * (default 16 MiB; 0 keeps none). Exact: every commit replaces what it wrote.
-   */
-  readonly recentRecordBytes?: number;
 }
 
 const META_KEY = "meta";
-
-/**
- * Memory for records recently read or written, on the store that commits (not on a worker's reader,
- * which does not see the commits). A task's reads of hot objects (a session record, a player, a
- * channel) then skip LMDB's read path, about 2-4 us a record here.
- */
-export const DEFAULT_RECENT_RECORD_BYTES = 16 * 1024 * 1024;
-/** What an entry costs besides its bytes (the map entry, the record, the key). */
-const ENTRY_OVERHEAD_BYTES = 96;
 
 /** The metadata record as stored: JSON, with the bigint as a decimal string. */
 interface StoredMeta {
@@ -59,10 +44,6 @@ interface StoredMeta {
 export class LmdbDataStore implements DataStore {
   readonly kind = "lmdb";
 
-  /** Recently read or written objects and bindings, exact: see {@link DEFAULT_RECENT_RECORD_BYTES}; none on a reader. */
-  private readonly recentObjects: RecentRecords<bigint, ObjectRecord> | undefined;
-  private readonly recentBindings: RecentRecords<string, BindingRecord> | undefined;
-
   private constructor(
     private readonly root: RootDatabase,
     private readonly objects: Database<Buffer, Buffer>,
@@ -71,12 +52,7 @@ export class LmdbDataStore implements DataStore {
     private readonly durability: LmdbDurability,
     /** The directory lock; none for a reader (see {@link openReader}). */
     private readonly lock: DirectoryLock | undefined,
-    recentRecordBytes: number,
-  ) {
-    if (lock === undefined) return;
-    this.recentObjects = new RecentRecords(recentRecordBytes / 2, (record) => record.bytes.byteLength + ENTRY_OVERHEAD_BYTES);
-    this.recentBindings = new RecentRecords(recentRecordBytes / 2, () => 2 * ENTRY_OVERHEAD_BYTES);
-  }
+  ) {}
 
   /**
    * Opens (creating if needed) the store in `options.path`, takes its directory lock and checks its
@@ -88,9 +64,7 @@ export class LmdbDataStore implements DataStore {
     mkdirSync(options.path, { recursive: true });
     const lock = DirectoryLock.acquire(options.path);
     try {
-      const recentRecordBytes = options.recentRecordBytes ?? DEFAULT_RECENT_RECORD_BYTES;
-      if (!Number.isInteger(recentRecordBytes) || recentRecordBytes < 0) throw new RangeError(`recentRecordBytes must be a whole number ≥ 0, got ${recentRecordBytes}`);
-      return LmdbDataStore.openWith(options.path, options.durability ?? "sync", lock, recentRecordBytes);
+      return LmdbDataStore.openWith(options.path, options.durability ?? "sync", lock);
     } catch (error) {
       lock.release();
       throw error;
@@ -103,10 +77,10 @@ export class LmdbDataStore implements DataStore {
    * each commit from the event-loop turn after it, or after {@link resetReadTxn}.
    */
   static openReader(path: string, durability: LmdbDurability): LmdbDataStore {
-    return LmdbDataStore.openWith(path, durability, undefined, 0);
+    return LmdbDataStore.openWith(path, durability, undefined);
   }
 
-  private static openWith(path: string, durability: LmdbDurability, lock: DirectoryLock | undefined, recentRecordBytes: number): LmdbDataStore {
+  private static openWith(path: string, durability: LmdbDurability, lock: DirectoryLock | undefined): LmdbDataStore {
     let root: RootDatabase | undefined;
     try {
       root = open({
@@ -120,7 +94,7 @@ export class LmdbDataStore implements DataStore {
       const objects = root.openDB<Buffer, Buffer>({ name: "objects", keyEncoding: "binary", encoding: "binary", useVersions: true });
       const bindings = root.openDB<Buffer, Buffer>({ name: "bindings", keyEncoding: "binary", encoding: "binary", useVersions: true });
       const metaDb = root.openDB<string, string>({ name: "meta", encoding: "string" });
-      const store = new LmdbDataStore(root, objects, bindings, metaDb, durability, lock, recentRecordBytes);
+      const store = new LmdbDataStore(root, objects, bindings, metaDb, durability, lock);
       store.readMeta(); // checks the format version now rather than at the first commit
       return store;
     } catch (error) {
@@ -162,23 +136,15 @@ export class LmdbDataStore implements DataStore {
   }
 
   getObject(id: bigint): ObjectRecord | undefined {
-    const recent = this.recentObjects?.get(id);
-    if (recent !== undefined) return recent;
     const entry = this.objects.getEntry(idKey(id));
     if (entry === undefined) return undefined;
-    const record = { bytes: entry.value, version: entry.version ?? 0 };
-    this.recentObjects?.set(id, record);
-    return record;
+    return { bytes: entry.value, version: entry.version ?? 0 };
   }
 
   getBinding(name: string): BindingRecord | undefined {
-    const recent = this.recentBindings?.get(name);
-    if (recent !== undefined) return recent;
     const entry = this.bindings.getEntry(Buffer.from(name, "utf8"));
     if (entry === undefined) return undefined;
-    const record = { id: entry.value.readBigUInt64BE(0), version: entry.version ?? 0 };
-    this.recentBindings?.set(name, record);
-    return record;
+    return { id: entry.value.readBigUInt64BE(0), version: entry.version ?? 0 };
   }
 
   nextBindingName(after: string | undefined, prefix: string): string | undefined {
@@ -201,17 +167,6 @@ export class LmdbDataStore implements DataStore {
       lastCommitSeq: batch.meta.lastCommitSeq,
       appTimeMs: batch.meta.appTimeMs,
     };
-    try {
-      await this.write(batch, meta);
-    } catch (error) {
-      // The batch may or may not be in LMDB: what is kept of its records is no longer known to be exact.
-      this.forget(batch);
-      throw error;
-    }
-    this.remember(batch);
-  }
-
-  private async write(batch: CommitBatch, meta: StoredMeta): Promise<void> {
     await this.root.transaction(() => {
       for (const write of batch.objects) {
         const key = idKey(write.id);
@@ -228,29 +183,6 @@ export class LmdbDataStore implements DataStore {
     if (this.durability === "sync") await this.root.flushed;
     // Reads on this thread must see the batch from now on, whatever lmdb's own renewal policy.
     this.root.resetReadTxn();
-  }
-
-  /** Drops the batch's records from the recent ones. */
-  private forget(batch: CommitBatch): void {
-    for (const write of batch.objects) this.recentObjects?.delete(write.id);
-    for (const write of batch.bindings) this.recentBindings?.delete(write.name);
-  }
-
-  /**
-   * Puts the batch's writes in the recent records, after the read transaction was reset: an entry
-   * dropped later is read again from LMDB, which then has the batch. Until now the committer's
-   * overlay answered every read of these records, so none of them was read (and kept) stale.
-   */
-  private remember(batch: CommitBatch): void {
-    if (this.recentObjects === undefined || this.recentBindings === undefined) return;
-    for (const write of batch.objects) {
-      if (write.bytes === null) this.recentObjects.delete(write.id);
-      else this.recentObjects.set(write.id, { bytes: write.bytes, version: write.version });
-    }
-    for (const write of batch.bindings) {
-      if (write.id === null) this.recentBindings.delete(write.name);
-      else this.recentBindings.set(write.name, { id: write.id, version: write.version });
-    }
   }
 
   /** Pages in use up to the last one written: the file's live size (freed pages are reused, not returned). */
