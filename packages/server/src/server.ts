@@ -23,7 +23,6 @@ import { installTransactionalServices } from "./task-services.js";
 import { WorkerPool } from "./workers/worker-pool.js";
 import { TcpTransport } from "./transport/tcp-transport.js";
 import { HttpListener } from "./transport/http-listener.js";
-import { flushQueuedWrites } from "./transport/queued-connection.js";
 import { ServerMetrics } from "./metrics/server-metrics.js";
 import { DashboardData } from "./dashboard/dashboard-data.js";
 
@@ -236,7 +235,6 @@ export async function startServer(options: StartServerOptions): Promise<Server> 
       retryBackoffMaxMs: config.retryBackoffMaxMs,
       appTimeCheckpointMs: config.appTimeCheckpointMs,
       objectCacheEntries: config.objectCacheEntries,
-      afterTasks: flushQueuedWrites,
       onFatal,
     });
     const tasks = new TaskService(kernel, logger);

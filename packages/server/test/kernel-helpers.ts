@@ -1,10 +1,10 @@
 // A kernel below the server, for tests (and benchmarks) of transactions themselves. Apart from
 // helpers.ts so that a benchmark can use it without loading the test runner.
 import assert from "node:assert/strict";
-import { ManualClock, silentLogger } from "shardless";
-import { Kernel, type KernelOptions } from "../src/kernel/kernel.ts";
+import { ManualClock, silentLogger, type Logger } from "shardless";
+import { Kernel } from "../src/kernel/kernel.ts";
 import { installTaskServices } from "../src/tasks/task-service.ts";
-import type { CommitBatch } from "shardless";
+import type { Clock, CommitBatch, DataStore, Random } from "shardless";
 import { MemoryDataStore, SeededRandom } from "shardless";
 
 /**
@@ -32,7 +32,7 @@ export class ControlledStore extends MemoryDataStore {
 }
 
 /** Options of {@link bareKernel}. */
-export type BareKernelOptions = Partial<Pick<KernelOptions, "store" | "clock" | "random" | "txnTimeoutMs" | "maxTaskAttempts" | "logger" | "onFatal" | "objectCacheEntries" | "scheduler" | "afterTasks">>;
+export type BareKernelOptions = { store?: DataStore; clock?: Clock; random?: Random; txnTimeoutMs?: number; maxTaskAttempts?: number; logger?: Logger; onFatal?: (error: unknown) => void; objectCacheEntries?: number };
 
 /** A kernel with its task service, below the server; the caller closes it. */
 export function bareKernel(options: BareKernelOptions = {}) {
@@ -48,8 +48,6 @@ export function bareKernel(options: BareKernelOptions = {}) {
     appTimeCheckpointMs: 3_600_000,
     onFatal: options.onFatal ?? (() => undefined),
     objectCacheEntries: options.objectCacheEntries,
-    scheduler: options.scheduler,
-    afterTasks: options.afterTasks,
   });
   const { tasks } = installTaskServices(kernel, logger, () => ({
     createChannel: () => assert.fail("no channels in a bare kernel"),

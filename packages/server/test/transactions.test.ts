@@ -13,7 +13,6 @@ import {
   managed,
 } from "shardless";
 import { CapturingLogger, ControlledStore, testKernel } from "./helpers.ts";
-import { bareKernel } from "./kernel-helpers.ts";
 
 @managed("tx.Account")
 class Account {
@@ -190,38 +189,6 @@ describe("optimistic transactions", () => {
     store.release();
     await second;
     assert.deepEqual(order, ["effect of first", "first durable", "effect of second", "second durable"]);
-  });
-
-  it("releases a turn's tasks that only read, and calls afterTasks, in the turn that ran them", async () => {
-    // A scheduler whose deferred callbacks run only when the test says: one call of runNext is one
-    // turn's worth of deferred work, as setImmediate gives.
-    const deferred: (() => void)[] = [];
-    const runNext = () => deferred.shift()!();
-    const drainMicrotasks = () => new Promise<void>((resolve) => setImmediate(resolve));
-    const logger = new CapturingLogger();
-    const order: string[] = [];
-    const { kernel } = bareKernel({
-      logger,
-      scheduler: { immediate: (callback) => void deferred.push(callback), now: () => performance.now() },
-      afterTasks: () => order.push(`after tasks: ${logger.messages("info").join(", ")}`),
-    });
-    const answered = kernel.run("echo", (ctx) => ctx.log.info("answered"));
-    assert.equal(deferred.length, 1, "the pump waits for the end of the turn");
-    runNext();
-    await drainMicrotasks();
-    // The pump ran the task and flushed its batch at once: it was released (its log line written)
-    // before afterTasks, with no second turn for the committer's flush.
-    assert.deepEqual(order, ["after tasks: answered"]);
-    await answered;
-    while (deferred.length > 0) runNext(); // the flush the commit scheduled finds nothing left
-    await drainMicrotasks();
-    assert.deepEqual(logger.messages("info"), ["answered"]);
-    const closed = kernel.close();
-    for (let turns = 0; turns < 100 && deferred.length > 0; turns++) {
-      runNext();
-      await drainMicrotasks();
-    }
-    await closed;
   });
 
   it("fails everything pending, releases no effect, and reports once when the store fails", async () => {

@@ -336,34 +336,19 @@ export class Committer implements TransactionSource {
   private scheduleFlush(): void {
     if (this.flushScheduled || (this.inFlight !== undefined && !this.inFlightIsCheckpoint)) return;
     this.flushScheduled = true;
-    // Wait for the end of this event-loop turn so that every task run in it joins the batch
-    // (unless the one who ran them says they are done first: see endOfTasks).
-    this.scheduler.immediate(() => this.flushScheduledBatch());
-  }
-
-  /**
-   * Told by the task pump that it has run every task it had: the open batch is flushed now rather
-   * than at the end of the turn. The pump runs in the turn's last phase, so waiting cost a whole
-   * extra turn of the event loop before a batch was written (or, for a batch that only reads,
-   * released), and under load each turn is long: an echo went through three turns, and its p99 was
-   * about three of them.
-   */
-  endOfTasks(): void {
-    this.flushScheduledBatch();
-  }
-
-  private flushScheduledBatch(): void {
-    if (!this.flushScheduled) return; // flushed already, by endOfTasks
-    this.flushScheduled = false;
-    if (this.inFlight === undefined) this.flush();
-    else if (this.inFlightIsCheckpoint && this.openChangesNothing()) {
-      // Nothing committed after a checkpoint depends on it (it holds no task's changes), so a
-      // batch that writes nothing need not wait for its fsync.
-      const batch = this.open;
-      this.open = emptyBatch();
-      void Promise.resolve().then(() => this.release(batch));
-    }
-    // Otherwise the batch in flight, when durable, flushes the open one.
+    // Wait for the end of this event-loop turn so that every task run in it joins the batch.
+    this.scheduler.immediate(() => {
+      this.flushScheduled = false;
+      if (this.inFlight === undefined) this.flush();
+      else if (this.inFlightIsCheckpoint && this.openChangesNothing()) {
+        // Nothing committed after a checkpoint depends on it (it holds no task's changes), so a
+        // batch that writes nothing need not wait for its fsync.
+        const batch = this.open;
+        this.open = emptyBatch();
+        void Promise.resolve().then(() => this.release(batch));
+      }
+      // Otherwise the batch in flight, when durable, flushes the open one.
+    });
   }
 
   /** True when the open batch changes nothing stored and hands out no new id. */

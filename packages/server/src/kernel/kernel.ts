@@ -83,12 +83,6 @@ export interface KernelOptions {
   /** Told of every attempt, commit and batch (for metrics); none by default. */
   readonly observer?: KernelObserver;
   /**
-   * Called when the task pump has run every queued task and handed their batch to the committer,
-   * after a batch that only read has been released: for work best done once per turn as soon as
-   * the turn's tasks are done, such as writing their replies to sockets.
-   */
-  readonly afterTasks?: () => void;
-  /**
    * Where the task pump and the committer's flush are deferred to, and how a turn's length is
    * measured; Node's event loop ({@link NODE_SCHEDULER}) by default. A simulation supplies its own.
    */
@@ -424,15 +418,7 @@ export class Kernel {
     while (this.queue.length > 0 && this.scheduler.now() - turnStart < TURN_BUDGET_MS) {
       this.attempt(this.queue.shift()!);
     }
-    if (this.queue.length > 0) {
-      this.schedulePump();
-      return;
-    }
-    this.committer.endOfTasks();
-    // Queued after the release of a batch that only read (a microtask the flush queued), so the
-    // replies it released are there to write.
-    const afterTasks = this.options.afterTasks;
-    if (afterTasks !== undefined) queueMicrotask(afterTasks);
+    if (this.queue.length > 0) this.schedulePump();
   }
 
   private attempt(job: Job): void {

@@ -70,7 +70,7 @@ export abstract class QueuedConnection implements Connection {
       // answers each end a small group commit, that was a write per reply, and the writes took 14%
       // of the main thread against 2% with no workers (networked transfers, 2 workers: about
       // 13-14k/s against 16-17k/s per turn).
-      scheduleWrites(this);
+      setImmediate(() => this.flush());
     }
   }
 
@@ -95,8 +95,7 @@ export abstract class QueuedConnection implements Connection {
     this.ending = true;
   }
 
-  /** Writes what is queued (see {@link flushQueuedWrites}). */
-  flush(): void {
+  private flush(): void {
     this.flushScheduled = false;
     if (this.queued.length === 0 || this.socketClosed()) return;
     const queued = this.queued;
@@ -105,31 +104,6 @@ export abstract class QueuedConnection implements Connection {
     this.queuedBytes = 0;
     this.write(queued, bytes);
   }
-}
-
-/** Connections with payloads queued in this turn, written at its end (or sooner: see {@link flushQueuedWrites}). */
-const unwritten = new Set<QueuedConnection>();
-let writesScheduled = false;
-
-function scheduleWrites(connection: QueuedConnection): void {
-  unwritten.add(connection);
-  if (writesScheduled) return;
-  writesScheduled = true;
-  setImmediate(flushQueuedWrites);
-}
-
-/**
- * Writes every connection's queued payloads now. Called at the end of the turn, and by the server
- * as soon as the tasks of a turn have run and their replies are released: the task pump runs in
- * the turn's last phase, where a write scheduled for the end of the turn would wait a whole turn
- * more.
- */
-export function flushQueuedWrites(): void {
-  writesScheduled = false;
-  if (unwritten.size === 0) return;
-  const connections = [...unwritten];
-  unwritten.clear();
-  for (const connection of connections) connection.flush();
 }
 
 /** Starts `server` listening; resolves with its port (useful when `port` is 0). */
