@@ -118,7 +118,7 @@ Players in rooms of ${ROOM_SIZE} each send a 20-byte position update ${UPDATE_HZ
 loop); the server stores the player's position and broadcasts the update to the ${ROOM_SIZE} players of the
 room, the sender included. Every system is reached over WebSocket from a separate load-generator
 process, which joins players in steps (from ${settings.roomStart}, ×1.25 a step, ${settings.roomStepSeconds} s measured per step after a settling
-second) until a step's p99 update-to-delivery latency passes ${LATENCY_BOUND_MS} ms or fewer than 99% of its
+second; the first step plays ${settings.warmupSeconds} s more before it, to warm the server up, as the request workloads do) until a step's p99 update-to-delivery latency passes ${LATENCY_BOUND_MS} ms or fewer than 99% of its
 deliveries arrive. **Players held** is the largest step that met both; latency and CPU are those of
 that step, and the figure is the median of ${settings.repeats} runs.
 

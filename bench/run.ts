@@ -143,7 +143,7 @@ async function runRoom(config: Configuration, settings: Settings): Promise<Omit<
   try {
     const load = await loadFromChild<RoomLoadOptions, RoomLoadResult>(
       "room-loadgen.ts",
-      { system: config.system as RoomSystemName, port, startPlayers: settings.roomStart, maxPlayers: settings.roomMax, growth: 1.25, stepSeconds: settings.roomStepSeconds },
+      { system: config.system as RoomSystemName, port, startPlayers: settings.roomStart, maxPlayers: settings.roomMax, growth: 1.25, stepSeconds: settings.roomStepSeconds, warmupSeconds: settings.warmupSeconds },
       (line) => say(`    ${line}`),
     );
     const stats = await ask({ cmd: "stats" });
