@@ -36,10 +36,10 @@ const markedWritesClasses = new WeakSet<object>();
 /**
  * With `SHARDLESS_CHECK_MARKED_WRITES=1` (the test suites set it), such objects are encoded anyway,
  * and a change that was not marked fails the commit: a change of the server's own code that forgot to
- * mark a record shows in every test that exercises it, instead of being lost.
+ * mark a record shows in every test that exercises it, instead of being lost. Not configuration but
+ * an assertion switch, read where it is used so that it reaches the worker threads and server
+ * processes tests start, however they were started.
  */
-// Not configuration but an assertion switch for the test suites, read where it is used: it must reach
-// worker threads and server processes that tests start, whatever way they were started.
 // eslint-disable-next-line no-restricted-syntax
 const CHECK_MARKED_WRITES = process.env.SHARDLESS_CHECK_MARKED_WRITES === "1";
 

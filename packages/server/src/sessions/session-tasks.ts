@@ -120,8 +120,7 @@ export class SessionTasks implements SessionOperations {
     // and close the connection when the task commits.
     this.tellListener(tx, ctx, session, false);
     this.channelHooks?.removeFromAll(tx, session, sessionId);
-    session.connected = false;
-    tx.markForUpdate(session);
+    session.connected = false; // being removed: no mark needed, the removal is the write
     tx.unbind(sessionKey(sessionId), sessionKey(sessionId));
     this.effect(tx, { to: "session", op: "close", session: sessionId });
   }
@@ -174,13 +173,12 @@ export class SessionTasks implements SessionOperations {
   }
 
   private endTask(ctx: TaskContext, tx: Transaction, args: EndArgs): void {
-    const key = sessionKey(args.session);
-    if (!tx.isBound(key)) return;
-    const session = tx.getBound(key, key, false) as ClientSessionRecord;
+    const session = liveSession(tx, args.session);
+    if (session === undefined) return;
     if (args.notify) this.tellListener(tx, ctx, session, args.graceful);
     this.channelHooks?.removeFromAll(tx, session, args.session);
-    session.connected = false;
-    tx.markForUpdate(session);
+    session.connected = false; // removed below: no mark needed, the removal is the write
+    const key = sessionKey(args.session);
     tx.unbind(key, key);
     this.markEnding(tx, args.session);
     tx.remove(session);
