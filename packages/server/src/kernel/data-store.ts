@@ -70,7 +70,8 @@ export interface DataStore {
   nextBindingName(after: string | undefined, prefix: string): string | undefined;
   /**
    * Applies `batch` atomically. Resolves once it is as durable as the store's durability mode
-   * promises and visible to reads; rejects if nothing of it was applied.
+   * promises and visible to reads; rejects if nothing of it was applied. The batch's byte arrays
+   * must not change afterwards: a store may keep them, or read them later from another thread.
    */
   commit(batch: CommitBatch): Promise<void>;
   /** Bytes the store occupies (on disk, for a persistent store), for metrics; optional. */
