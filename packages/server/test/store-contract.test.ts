@@ -64,6 +64,19 @@ for (const factory of factories) {
       await store.close();
     });
 
+    it("never answers a binding read from before the last commit that wrote it", async () => {
+      const store = factory.create();
+      // Read first, so that a store that remembers reads has each name (absent ones too) in memory.
+      assert.equal(store.getBinding("a.y"), undefined);
+      const writing = store.commit(batch({ bindings: [{ name: "a.y", id: 1n, version: 1 }, { name: "a.z", id: 2n, version: 1 }] }));
+      store.getBinding("a.z"); // while the commit is under way either answer is right, but must not stick
+      await writing;
+      assert.deepEqual([store.getBinding("a.y"), store.getBinding("a.z")], [{ id: 1n, version: 1 }, { id: 2n, version: 1 }]);
+      await store.commit(batch({ bindings: [{ name: "a.y", id: null, version: 2 }, { name: "a.z", id: 3n, version: 2 }] }, 2));
+      assert.deepEqual([store.getBinding("a.y"), store.getBinding("a.z")], [undefined, { id: 3n, version: 2 }]);
+      await store.close();
+    });
+
     it("iterates binding names in UTF-8 byte order within a prefix", async () => {
       const store = factory.create();
       // UTF-16 order would put "\u{1F600}" (surrogates D83D..) before "\uFFFD"; UTF-8 order puts it after.

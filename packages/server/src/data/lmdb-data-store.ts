@@ -27,6 +27,10 @@ export interface LmdbDataStoreOptions {
 }
 
 const META_KEY = "meta";
+const READ_KEY = Buffer.alloc(8);
+const READ_KEY_VIEW = new DataView(READ_KEY.buffer, READ_KEY.byteOffset, 8);
+/** Bindings the writing store keeps in memory (about 100 bytes each). */
+const BINDING_CACHE_ENTRIES = 131_072;
 
 /** The metadata record as stored: JSON, with the bigint as a decimal string. */
 interface StoredMeta {
@@ -43,6 +47,13 @@ interface StoredMeta {
  */
 export class LmdbDataStore implements DataStore {
   readonly kind = "lmdb";
+  /**
+   * Bindings read or written through this store (`null`: known absent). Only the process holding
+   * the lock writes, so its copy cannot go stale; readers on other threads keep none. A binding read
+   * from LMDB costs about a microsecond (the name's bytes and a B-tree lookup): a transfer reads
+   * two, and they rarely change.
+   */
+  private readonly bindingCache = new Map<string, BindingRecord | null>();
 
   private constructor(
     private readonly root: RootDatabase,
@@ -136,12 +147,28 @@ export class LmdbDataStore implements DataStore {
   }
 
   getObject(id: bigint): ObjectRecord | undefined {
-    const entry = this.objects.getEntry(idKey(id));
+    READ_KEY_VIEW.setBigUint64(0, id); // lmdb copies a key before it returns: one buffer serves every read
+    const entry = this.objects.getEntry(READ_KEY);
     if (entry === undefined) return undefined;
     return { bytes: entry.value, version: entry.version ?? 0 };
   }
 
   getBinding(name: string): BindingRecord | undefined {
+    if (this.lock === undefined) return this.readBinding(name);
+    const cached = this.bindingCache.get(name);
+    if (cached !== undefined) return cached ?? undefined;
+    const record = this.readBinding(name);
+    this.cacheBinding(name, record ?? null);
+    return record;
+  }
+
+  private cacheBinding(name: string, record: BindingRecord | null): void {
+    // Emptied when full rather than evicting one by one: O(1) per entry, and bounded memory.
+    if (this.bindingCache.size >= BINDING_CACHE_ENTRIES) this.bindingCache.clear();
+    this.bindingCache.set(name, record);
+  }
+
+  private readBinding(name: string): BindingRecord | undefined {
     const entry = this.bindings.getEntry(Buffer.from(name, "utf8"));
     if (entry === undefined) return undefined;
     return { id: entry.value.readBigUInt64BE(0), version: entry.version ?? 0 };
@@ -165,6 +192,8 @@ export class LmdbDataStore implements DataStore {
     if (this.durability === "sync") await this.root.flushed;
     // Reads on this thread must see the batch from now on, whatever lmdb's own renewal policy.
     this.root.resetReadTxn();
+    // After the commit: a read in between cached what LMDB held then, which this replaces.
+    for (const write of batch.bindings) this.cacheBinding(write.name, write.id === null ? null : { id: write.id, version: write.version });
   }
 
   /**
