@@ -75,6 +75,22 @@ describe("channels", () => {
     client.close();
   });
 
+  it("stores each membership change: read back by later tasks with no decoded objects kept", async () => {
+    // With the decoded-object cache, a later task could be lent the very instance an earlier task
+    // changed, and see a change that was never stored; without it, every read decodes the store.
+    const s = await server({ objectCacheEntries: 0 });
+    const ann = await RawClient.login(s.tcpPort!, "ann");
+    const bob = await RawClient.login(s.tcpPort!, "bob");
+    for (const [client, command] of [[ann, "join lobby"], [bob, "join lobby"], [ann, "leave lobby"], [bob, "join arena"]] as const) {
+      client.say(command);
+      while ((await client.next()).op !== "SESSION_MESSAGE"); // the channel's news, then "done …"
+    }
+    const members = await s.run("members", (ctx) => ["lobby", "arena"].map((name) => ctx.channels.getChannel(name).sessions().map((session) => session.name)));
+    assert.deepEqual(members, [["bob"], ["bob"]]);
+    ann.close();
+    bob.close();
+  });
+
   it("tells members they left, on leave, leaveAll and close", async () => {
     const s = await server();
     const ann = await RawClient.login(s.tcpPort!, "ann");
