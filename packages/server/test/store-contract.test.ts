@@ -64,6 +64,22 @@ for (const factory of factories) {
       await store.close();
     });
 
+    it("never answers an object's version from before the last commit that wrote it", async () => {
+      const store = factory.create();
+      const version = (id: bigint) => (store.getObjectVersion === undefined ? store.getObject(id)?.version : store.getObjectVersion(id));
+      // Read first, so that a store that remembers versions has each id (absent ones too) in memory.
+      assert.equal(version(1n), undefined);
+      assert.equal(store.getObject(2n), undefined);
+      const writing = store.commit(batch({ objects: [{ id: 1n, bytes: bytes(1), version: 1 }, { id: 2n, bytes: bytes(2), version: 1 }] }));
+      version(2n); // while the commit is under way either answer is right, but must not stick
+      await writing;
+      assert.deepEqual([version(1n), version(2n), store.getObject(2n)?.version], [1, 1, 1]);
+      await store.commit(batch({ objects: [{ id: 1n, bytes: null, version: 2 }, { id: 2n, bytes: bytes(3), version: 2 }] }, 2));
+      assert.deepEqual([version(1n), version(2n)], [undefined, 2]);
+      assert.deepEqual([...store.getObject(2n)!.bytes], [3]);
+      await store.close();
+    });
+
     it("never answers a binding read from before the last commit that wrote it", async () => {
       const store = factory.create();
       // Read first, so that a store that remembers reads has each name (absent ones too) in memory.

@@ -29,8 +29,8 @@ export interface LmdbDataStoreOptions {
 const META_KEY = "meta";
 const READ_KEY = Buffer.alloc(8);
 const READ_KEY_VIEW = new DataView(READ_KEY.buffer, READ_KEY.byteOffset, 8);
-/** Bindings the writing store keeps in memory (about 100 bytes each). */
-const BINDING_CACHE_ENTRIES = 131_072;
+/** Bindings, and object versions, the writing store keeps in memory (about 100 bytes each). */
+const REMEMBERED_ENTRIES = 131_072;
 
 /** The metadata record as stored: JSON, with the bigint as a decimal string. */
 interface StoredMeta {
@@ -54,6 +54,13 @@ export class LmdbDataStore implements DataStore {
    * two, and they rarely change.
    */
   private readonly bindingCache = new Map<string, BindingRecord | null>();
+  /**
+   * The versions of objects read or written through this store (`null`: known absent), kept by the
+   * writing store for the same reason: with them, a task takes an object the decoded-object cache
+   * holds at its current version without an LMDB read (a session's record and its listener, read
+   * by every message).
+   */
+  private readonly objectVersions = new Map<bigint, number | null>();
 
   private constructor(
     private readonly root: RootDatabase,
@@ -149,8 +156,17 @@ export class LmdbDataStore implements DataStore {
   getObject(id: bigint): ObjectRecord | undefined {
     READ_KEY_VIEW.setBigUint64(0, id); // lmdb copies a key before it returns: one buffer serves every read
     const entry = this.objects.getEntry(READ_KEY);
-    if (entry === undefined) return undefined;
-    return { bytes: entry.value, version: entry.version ?? 0 };
+    const record = entry === undefined ? undefined : { bytes: entry.value, version: entry.version ?? 0 };
+    if (this.lock !== undefined) remember(this.objectVersions, id, record?.version ?? null);
+    return record;
+  }
+
+  getObjectVersion(id: bigint): number | undefined {
+    if (this.lock !== undefined) {
+      const known = this.objectVersions.get(id);
+      if (known !== undefined) return known ?? undefined;
+    }
+    return this.getObject(id)?.version;
   }
 
   getBinding(name: string): BindingRecord | undefined {
@@ -158,14 +174,8 @@ export class LmdbDataStore implements DataStore {
     const cached = this.bindingCache.get(name);
     if (cached !== undefined) return cached ?? undefined;
     const record = this.readBinding(name);
-    this.cacheBinding(name, record ?? null);
+    remember(this.bindingCache, name, record ?? null);
     return record;
-  }
-
-  private cacheBinding(name: string, record: BindingRecord | null): void {
-    // Emptied when full rather than evicting one by one: O(1) per entry, and bounded memory.
-    if (this.bindingCache.size >= BINDING_CACHE_ENTRIES) this.bindingCache.clear();
-    this.bindingCache.set(name, record);
   }
 
   private readBinding(name: string): BindingRecord | undefined {
@@ -193,7 +203,8 @@ export class LmdbDataStore implements DataStore {
     // Reads on this thread must see the batch from now on, whatever lmdb's own renewal policy.
     this.root.resetReadTxn();
     // After the commit: a read in between cached what LMDB held then, which this replaces.
-    for (const write of batch.bindings) this.cacheBinding(write.name, write.id === null ? null : { id: write.id, version: write.version });
+    for (const write of batch.bindings) remember(this.bindingCache, write.name, write.id === null ? null : { id: write.id, version: write.version });
+    for (const write of batch.objects) remember(this.objectVersions, write.id, write.bytes === null ? null : write.version);
   }
 
   /**
@@ -250,4 +261,10 @@ function bindingKey(name: string): Buffer {
   const key = Buffer.from(name, "utf8");
   if (key.length > MAX_BINDING_KEY_BYTES) throw new DataFormatError(`binding key longer than ${MAX_BINDING_KEY_BYTES} bytes`);
   return key;
+}
+
+/** Sets `key` in one of the writing store's memories; emptied when full (O(1) per entry, bounded). */
+function remember<K, V>(memory: Map<K, V>, key: K, value: V): void {
+  if (memory.size >= REMEMBERED_ENTRIES) memory.clear();
+  memory.set(key, value);
 }

@@ -48,6 +48,11 @@ export interface TransactionSource {
   /** A fresh object id, never handed out before. */
   allocateId(): bigint;
   readObject(id: bigint): ObjectRecord | undefined;
+  /**
+   * The version of object `id` as {@link readObject} would give it, or undefined if absent; for a
+   * source that can say it without reading the bytes (see {@link DataStore.getObjectVersion}).
+   */
+  readObjectVersion?(id: bigint): number | undefined;
   readBinding(name: string): BindingRecord | undefined;
   nextBindingName(after: string | undefined, prefix: string): string | undefined;
   /** True when object `id` is known to have been committed after `startSeq`. */
@@ -195,6 +200,11 @@ export class Committer implements TransactionSource {
   /** The committed state of object `id` (durable or validated), or undefined if absent. */
   readObject(id: bigint): ObjectRecord | undefined {
     return this.overlay.readObject(id);
+  }
+
+  /** The version of object `id`'s committed state, or undefined if absent. */
+  readObjectVersion(id: bigint): number | undefined {
+    return this.overlay.readObjectVersion(id);
   }
 
   /** The committed binding of key `name`, or undefined. */

@@ -61,6 +61,11 @@ export interface DataStore {
   readMeta(): StoreMeta | undefined;
   /** The object with `id`, or undefined if there is none. */
   getObject(id: bigint): ObjectRecord | undefined;
+  /**
+   * The version of object `id`, or undefined if there is none: optional, for a store that can say
+   * it without reading the object's bytes (the decoded-object cache then needs no bytes).
+   */
+  getObjectVersion?(id: bigint): number | undefined;
   /** The binding of the full binding key `name`, or undefined. */
   getBinding(name: string): BindingRecord | undefined;
   /**

@@ -4,6 +4,13 @@
  */
 export const UNCOMMITTED_VERSION = -1;
 
+/** A decoded instance the cache holds, with the version and bytes it was decoded from. */
+export interface HeldObject {
+  readonly version: number;
+  readonly object: object;
+  readonly bytes: Uint8Array;
+}
+
 /** Instances a thread keeps unless configured otherwise (`objectCacheEntries`). */
 export const DEFAULT_OBJECT_CACHE_ENTRIES = 10_000;
 
@@ -21,7 +28,7 @@ export const DEFAULT_OBJECT_CACHE_ENTRIES = 10_000;
  */
 export class ObjectCache {
   /** By id, in the order instances were returned (oldest first): a Map keeps insertion order. */
-  private readonly held = new Map<bigint, { readonly version: number; readonly object: object }>();
+  private readonly held = new Map<bigint, HeldObject>();
   /** Loads served from the cache, and loads that decoded (counted only while the cache is on). */
   hits = 0;
   misses = 0;
@@ -35,10 +42,19 @@ export class ObjectCache {
   }
 
   /**
-   * The instance of object `id` at `version`, removed from the cache (the caller now owns it); or
-   * undefined if none is held at that version. One held at another version is dropped: it is stale.
+   * The version of the instance of object `id` held, if one is (nothing is taken or counted): a
+   * thread that can learn an object's version without reading its bytes checks this first.
    */
-  take(id: bigint, version: number): object | undefined {
+  versionHeld(id: bigint): number | undefined {
+    return this.held.get(id)?.version;
+  }
+
+  /**
+   * The instance of object `id` at `version` and the bytes it was decoded from, removed from the
+   * cache (the caller now owns the instance); or undefined if none is held at that version. One
+   * held at another version is dropped: it is stale.
+   */
+  take(id: bigint, version: number): HeldObject | undefined {
     if (this.capacity === 0 || version === UNCOMMITTED_VERSION) return undefined;
     const entry = this.held.get(id);
     if (entry === undefined) {
@@ -51,18 +67,18 @@ export class ObjectCache {
       return undefined;
     }
     this.hits++;
-    return entry.object;
+    return entry;
   }
 
   /**
-   * Gives back `object`, the instance of object `id` as decoded from its bytes at `version` and not
-   * changed since. The least recently given back instance leaves if the cache is full. An instance
-   * of writes not yet committed ({@link UNCOMMITTED_VERSION}) is not kept.
+   * Gives back `object`, the instance of object `id` as decoded from `bytes`, its stored bytes at
+   * `version`, and not changed since. The least recently given back instance leaves if the cache
+   * is full. An instance of writes not yet committed ({@link UNCOMMITTED_VERSION}) is not kept.
    */
-  put(id: bigint, version: number, object: object): void {
+  put(id: bigint, version: number, object: object, bytes: Uint8Array): void {
     if (this.capacity === 0 || version === UNCOMMITTED_VERSION) return;
     this.held.delete(id);
-    this.held.set(id, { version, object });
+    this.held.set(id, { version, object, bytes });
     if (this.held.size > this.capacity) this.held.delete(this.held.keys().next().value!);
   }
 

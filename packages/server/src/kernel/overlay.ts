@@ -1,7 +1,7 @@
 import { compareUtf8, type BindingRecord, type DataStore, type ObjectRecord } from "./data-store.js";
 
 /** The read side of a store, which an {@link Overlay} lies over. */
-export type StoreReads = Pick<DataStore, "getObject" | "getBinding" | "nextBindingName">;
+export type StoreReads = Pick<DataStore, "getObject" | "getObjectVersion" | "getBinding" | "nextBindingName">;
 
 /**
  * Commits that are validated but not yet in the store, laid over the store's reads: reads see the
@@ -20,6 +20,14 @@ export class Overlay {
     const pending = this.objects.get(id);
     if (pending !== undefined) return pending.bytes === null ? undefined : { bytes: pending.bytes, version: pending.version };
     return this.store.getObject(id);
+  }
+
+  /** The version of object `id`'s committed state, or undefined if absent (see {@link readObject}). */
+  readObjectVersion(id: bigint): number | undefined {
+    const pending = this.objects.get(id);
+    if (pending !== undefined) return pending.bytes === null ? undefined : pending.version;
+    if (this.store.getObjectVersion !== undefined) return this.store.getObjectVersion(id);
+    return this.store.getObject(id)?.version;
   }
 
   /** The committed binding of key `name`, or undefined. */

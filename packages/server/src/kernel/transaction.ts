@@ -402,7 +402,7 @@ export class Transaction implements ActiveTransaction {
         if (CHECK_MARKED_WRITES) assertUnchanged(entry);
         // Its instances are made by the codec and changed only by the server's services; a frozen
         // one (game code can freeze anything) must not outlive this task.
-        if (this.hooks.objects !== undefined && Object.isExtensible(entry.object)) this.hooks.objects.put(entry.id, entry.version, entry.object);
+        if (this.hooks.objects !== undefined && Object.isExtensible(entry.object)) this.hooks.objects.put(entry.id, entry.version, entry.object, entry.loadedBytes!);
         continue;
       }
       const bytes = objectCodec.encode(entry.object);
@@ -411,7 +411,7 @@ export class Transaction implements ActiveTransaction {
       } else if (this.hooks.objects !== undefined && holdsOnlyStoredState(entry.object)) {
         // Read and left as decoded: whether this commit succeeds or not, the instance still is
         // what decoding its bytes at that version gives, and the next task may take it.
-        this.hooks.objects.put(entry.id, entry.version, entry.object);
+        this.hooks.objects.put(entry.id, entry.version, entry.object, entry.loadedBytes!);
       }
     }
     const bindingWrites = [...this.bindingWrites].map(([name, id]) => {
@@ -450,6 +450,8 @@ export class Transaction implements ActiveTransaction {
   }
 
   private tryLoad(id: bigint): Entry | undefined {
+    const held = this.takeHeldIfCurrent(id);
+    if (held !== undefined) return held;
     const record = this.committer.readObject(id);
     if (record === undefined) {
       // Absence is a read too: if a concurrent task had just created it, we must not commit.
@@ -457,8 +459,26 @@ export class Transaction implements ActiveTransaction {
       return undefined;
     }
     if (record.version > this.startSeq) this.conflict(`object ${id}`, { kind: "object", id });
-    const object = this.hooks.objects?.take(id, record.version) ?? objectCodec.decode(record.bytes);
+    const object = this.hooks.objects?.take(id, record.version)?.object ?? objectCodec.decode(record.bytes);
     const entry: Entry = { id, object, loadedBytes: record.bytes, version: record.version, state: "loaded", forUpdate: false };
+    this.track(entry);
+    return entry;
+  }
+
+  /**
+   * The decoded-object cache's instance of `id`, if it holds one at the object's current version,
+   * found without reading the object's bytes: the committing thread knows the versions of the
+   * objects it read or wrote recently (a session's record and its listener, read by every message).
+   */
+  private takeHeldIfCurrent(id: bigint): Entry | undefined {
+    const cache = this.hooks.objects;
+    const heldVersion = cache?.versionHeld(id);
+    if (heldVersion === undefined || this.committer.readObjectVersion === undefined) return undefined;
+    const version = this.committer.readObjectVersion(id);
+    if (version !== heldVersion) return undefined;
+    if (version > this.startSeq) this.conflict(`object ${id}`, { kind: "object", id });
+    const held = cache!.take(id, version)!;
+    const entry: Entry = { id, object: held.object, loadedBytes: held.bytes, version, state: "loaded", forUpdate: false };
     this.track(entry);
     return entry;
   }
