@@ -460,9 +460,7 @@ export class Transaction implements ActiveTransaction {
     }
     if (record.version > this.startSeq) this.conflict(`object ${id}`, { kind: "object", id });
     const object = this.hooks.objects?.take(id, record.version)?.object ?? objectCodec.decode(record.bytes);
-    const entry: Entry = { id, object, loadedBytes: record.bytes, version: record.version, state: "loaded", forUpdate: false };
-    this.track(entry);
-    return entry;
+    return this.trackLoaded(id, object, record.bytes, record.version);
   }
 
   /**
@@ -478,7 +476,11 @@ export class Transaction implements ActiveTransaction {
     if (version !== heldVersion) return undefined;
     if (version > this.startSeq) this.conflict(`object ${id}`, { kind: "object", id });
     const held = cache!.take(id, version)!;
-    const entry: Entry = { id, object: held.object, loadedBytes: held.bytes, version, state: "loaded", forUpdate: false };
+    return this.trackLoaded(id, held.object, held.bytes, version);
+  }
+
+  private trackLoaded(id: bigint, object: object, loadedBytes: Uint8Array, version: number): Entry {
+    const entry: Entry = { id, object, loadedBytes, version, state: "loaded", forUpdate: false };
     this.track(entry);
     return entry;
   }
