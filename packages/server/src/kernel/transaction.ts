@@ -470,12 +470,14 @@ export class Transaction implements ActiveTransaction {
    */
   private takeHeldIfCurrent(id: bigint): Entry | undefined {
     const cache = this.hooks.objects;
-    const heldVersion = cache?.versionHeld(id);
-    if (heldVersion === undefined || this.committer.readObjectVersion === undefined) return undefined;
+    // A source without version-only reads (a worker's) skips the lookup: it reads the record anyway.
+    if (cache === undefined || this.committer.readObjectVersion === undefined) return undefined;
+    const heldVersion = cache.versionHeld(id);
+    if (heldVersion === undefined) return undefined;
     const version = this.committer.readObjectVersion(id);
     if (version !== heldVersion) return undefined;
     if (version > this.startSeq) this.conflict(`object ${id}`, { kind: "object", id });
-    const held = cache!.take(id, version)!;
+    const held = cache.take(id, version)!;
     return this.trackLoaded(id, held.object, held.bytes, version);
   }
 
