@@ -227,6 +227,24 @@ describe("DataManager", () => {
     assert.ok(cause instanceof TransactionNotActiveError && /another task/.test(cause.message));
   });
 
+  it("tells which task an object belongs to without a trace on the object, frozen or not", async () => {
+    const server = await testServer({ app: App }, import.meta.url);
+    const frozen = Object.freeze(new Box(7));
+    const { loaded, keys } = await server.run("store and load", (ctx) => {
+      ctx.data.setBinding("frozen", frozen);
+      const copy = ctx.data.getBinding<Box>("frozen");
+      return { loaded: copy, keys: [Reflect.ownKeys(frozen), Reflect.ownKeys({ ...frozen })] };
+    });
+    // Storing and loading leave nothing a program can see: no key, nothing copied by spreading.
+    assert.deepEqual(keys, [Reflect.ownKeys(new Box(7)), Reflect.ownKeys(new Box(7))]);
+    assert.equal(loaded, frozen, "within the task that stored it, the binding yields the same instance");
+    // The instance belongs to the task that stored it; a copy made by assigning its fields is new.
+    const cause = await failure(server.run("reuse", (ctx) => ctx.data.createReference(frozen)));
+    assert.ok(cause instanceof TransactionNotActiveError && /another task/.test(cause.message));
+    await server.run("store a copy", (ctx) => ctx.data.setBinding("copy", Object.assign(new Box(), frozen)));
+    assert.equal(await server.run("read the copy", (ctx) => ctx.data.getBinding<Box>("copy").value), 7);
+  });
+
   it("fails a handler that returns a Promise, with a clear error", async () => {
     const server = await testServer({ app: App }, import.meta.url);
     // eslint-disable-next-line @typescript-eslint/require-await
