@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ConfigError, managed, resolveConfig } from "shardless";
+import { ObjectCache } from "../src/kernel/object-cache.ts";
 import { failure, testKernel } from "./helpers.ts";
 
 @managed("cache.Counter")
@@ -145,6 +146,34 @@ describe("decoded-object cache", () => {
     // c was returned after b, so b is the one that went when a came back.
     const c = await read(kernel, "c");
     assert.equal(await read(kernel, "c"), c);
+  });
+
+  it("lets the place filled least recently go first, through any mix of takes and puts", () => {
+    // A model of the cache: places oldest first; a taken instance leaves its place empty.
+    const capacity = 50;
+    const cache = new ObjectCache(capacity);
+    const model: { id: bigint; version: number | undefined }[] = [];
+    const bytes = new Uint8Array(1);
+    let seed = 1;
+    const random = (below: number) => (seed = (seed * 16807) % 2147483647) % below;
+    for (let step = 0; step < 20_000; step++) {
+      // A few hot ids taken and given back over and over, among many cold ones.
+      const id = BigInt(random(4) === 0 ? random(200) : random(5));
+      const version = random(3);
+      const at = model.findIndex((place) => place.id === id);
+      if (random(2) === 0) {
+        const expected = at >= 0 && model[at]!.version === version;
+        assert.equal(cache.take(id, version) !== undefined, expected, `take of ${id} at step ${step}`);
+        if (at >= 0) model[at]!.version = undefined;
+      } else {
+        cache.put(id, version, { id }, bytes);
+        if (at >= 0) model.splice(at, 1);
+        model.push({ id, version });
+        if (model.length > capacity) model.shift();
+      }
+      assert.equal(cache.size, model.filter((place) => place.version !== undefined).length);
+    }
+    for (const place of model) assert.equal(cache.versionHeld(place.id), place.version);
   });
 
   it("keeps nothing with a capacity of 0", async () => {
