@@ -3,7 +3,7 @@
 // decoded afresh, so no task ever sees the cache.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ConfigError, managed, resolveConfig } from "shardless";
+import { ConfigError, managed, resolveConfig, type Ref } from "shardless";
 import { ObjectCache } from "../src/kernel/object-cache.ts";
 import { failure, testKernel } from "./helpers.ts";
 
@@ -15,7 +15,41 @@ class Counter {
   ) {}
 }
 
+/** Holds only values that cannot change or be shared, so a written instance may be kept. */
+@managed("cache.Point")
+class Point {
+  constructor(
+    public x = 0,
+    public label = "",
+    public next: Ref<Point> | null = null,
+  ) {}
+}
+
 type TestKernel = ReturnType<typeof testKernel>["kernel"];
+
+/** One task that writes the Point bound to "p": its coordinate, a label, and a Ref to itself. */
+function writePoint(kernel: TestKernel, x: number): Promise<Point> {
+  return kernel.run("write", (ctx) => {
+    const point = ctx.data.getBinding<Point>("p");
+    point.x = x;
+    point.label = `at ${x}`;
+    point.next = ctx.data.createReference(point);
+    return point;
+  });
+}
+
+/**
+ * Binds a Point to "p" and writes it until the cache keeps the written instance (an object written
+ * again soon gets in); returns the last coordinate written.
+ */
+async function warmPoint(kernel: TestKernel): Promise<number> {
+  await kernel.run("seed", (ctx) => ctx.data.setBinding("p", new Point()));
+  for (let x = 1; x <= 2; x++) {
+    const written = await writePoint(kernel, x);
+    if ((await kernel.run("read", (ctx) => ctx.data.getBinding<Point>("p"))) === written) return x;
+  }
+  throw new Error("the written instance was not kept on its second write");
+}
 
 async function seed(kernel: TestKernel, names: string[] = ["a"]): Promise<void> {
   await kernel.run("seed", (ctx) => {
@@ -57,6 +91,42 @@ describe("decoded-object cache", () => {
     const after = await read(kernel);
     assert.notEqual(after, before);
     assert.deepEqual([after.count, after.notes], [5, ["five"]]);
+  });
+
+  it("hands an object tasks keep writing to the next task, when it holds only values that cannot be shared", async () => {
+    const { kernel } = testKernel();
+    let x = await warmPoint(kernel);
+    for (let more = 0; more < 3; more++) {
+      const written = await writePoint(kernel, ++x);
+      const hitsBefore = cacheOf(kernel).hits;
+      const seen = await kernel.run("read", (ctx) => {
+        const point = ctx.data.getBinding<Point>("p");
+        return { point, x: point.x, label: point.label, nextIsItself: point.next?.get() === point };
+      });
+      assert.equal(seen.point, written);
+      assert.deepEqual([seen.x, seen.label, seen.nextIsItself], [x, `at ${x}`, true]);
+      assert.equal(cacheOf(kernel).hits, hitsBefore + 1);
+    }
+  });
+
+  it("never lends out a written instance whose commit lost a conflict or whose task failed", async () => {
+    const { kernel } = testKernel({ maxTaskAttempts: 1 });
+    await warmPoint(kernel);
+    // The loser takes the cached instance (it loads first); had it been kept, the next read would see 99.
+    const loser = kernel.openTransaction("loser");
+    const winner = kernel.openTransaction("winner");
+    kernel.execute(loser, "loser", (ctx) => (ctx.data.getBinding<Point>("p").x = 99));
+    kernel.execute(winner, "winner", (ctx) => (ctx.data.getBinding<Point>("p").x = 1000));
+    await winner.commit();
+    assert.throws(() => loser.commit());
+    await failure(
+      kernel.run("fails", (ctx) => {
+        ctx.data.getBinding<Point>("p").label = "lost";
+        throw new Error("after changing the object");
+      }),
+    );
+    const point = await kernel.run("read", (ctx) => ctx.data.getBinding<Point>("p"));
+    assert.deepEqual([point.x, point.label.startsWith("at ")], [1000, true]);
   });
 
   it("never lends out a change made by a task that failed", async () => {
@@ -148,12 +218,14 @@ describe("decoded-object cache", () => {
     assert.equal(await read(kernel, "c"), c);
   });
 
-  it("lets the place filled least recently go first, through any mix of takes and puts", () => {
-    // A model of the cache: places oldest first; a taken instance leaves its place empty.
+  it("lets the place filled least recently go first, and places not filled for long, through any mix of takes and puts", () => {
+    // A model of the cache: places oldest first; a taken instance leaves its place empty; every
+    // take is a load, and a place not filled again within 4 loads per place of capacity goes.
     const capacity = 50;
     const cache = new ObjectCache(capacity);
-    const model: { id: bigint; version: number | undefined }[] = [];
+    const model: { id: bigint; version: number | undefined; filledAt: number }[] = [];
     const bytes = new Uint8Array(1);
+    let loads = 0;
     let seed = 1;
     const random = (below: number) => (seed = (seed * 16807) % 2147483647) % below;
     for (let step = 0; step < 20_000; step++) {
@@ -165,13 +237,15 @@ describe("decoded-object cache", () => {
         const expected = at >= 0 && model[at]!.version === version;
         assert.equal(cache.take(id, version) !== undefined, expected, `take of ${id} at step ${step}`);
         if (at >= 0) model[at]!.version = undefined;
+        loads++;
       } else {
         cache.put(id, version, { id }, bytes);
         if (at >= 0) model.splice(at, 1);
-        model.push({ id, version });
+        model.push({ id, version, filledAt: loads });
         if (model.length > capacity) model.shift();
+        while (model[0]!.filledAt < loads - 4 * capacity) model.shift();
       }
-      assert.equal(cache.size, model.filter((place) => place.version !== undefined).length);
+      assert.equal(cache.size, model.filter((place) => place.version !== undefined).length, `size at step ${step}`);
     }
     for (const place of model) assert.equal(cache.versionHeld(place.id), place.version);
   });

@@ -125,6 +125,23 @@ describe("tasks on worker threads", () => {
     t.diagnostic(`${moves} transfers on 4 accounts: ${server.taskCounters.conflicts} conflicts, each retried on the main thread`);
   });
 
+  it("lends a worker's next task the instances its committed tasks wrote, and never a stale one", async (t) => {
+    const server = await start({ workers: 1, httpPort: 0 });
+    t.after(() => server.close());
+    const hits = async () => {
+      const text = await (await fetch(`http://127.0.0.1:${server.httpPort!}/metrics`)).text();
+      return Number(/^shardless_object_cache_hits_total (\S+)$/m.exec(text)![1]);
+    };
+    const before = await hits();
+    for (let n = 0; n < 40; n++) await server.runTask(new Move(n % 10 === 9 ? 1 : 0, n % 10 === 9 ? 0 : 1));
+    // Both accounts are written by every task: after a write or two each, the worker takes them
+    // from its cache at the version its own commit gave them.
+    const gained = (await hits()) - before;
+    assert.ok(gained >= 60, `cache hits: ${gained} of 80 loads`);
+    const balances = await server.run("balances", (ctx) => [0, 1].map((n) => ctx.data.getBinding<Account>(`account.${n}`).balance));
+    assert.deepEqual(balances, [100 - 36 + 4, 100 + 36 - 4]);
+  });
+
   it("reports a task's own error, and a result that cannot cross threads, to the caller", async (t) => {
     const server = await start();
     t.after(() => server.close());

@@ -521,7 +521,7 @@ export class Kernel {
       return;
     }
     if (tx === undefined) this.noteRemoteOutcome(undefined);
-    tx?.markCommitted();
+    tx?.markCommitted(this.committer.lastCommitSeq);
     // Only a task on a chain can have tasks run on its writes.
     if (remote !== undefined && job.chain !== undefined) {
       const seq = this.committer.lastCommitSeq;

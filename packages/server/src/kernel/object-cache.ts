@@ -11,6 +11,12 @@ export interface HeldObject {
   readonly bytes: Uint8Array;
 }
 
+/** Slots of the table of recently offered written objects (see {@link ObjectCache.admitsWritten}). */
+const RECENTLY_OFFERED_SLOTS = 1024;
+
+/** A place not filled again within this many loads per place of capacity is dropped. */
+const AGE_LIMIT_PER_PLACE = 4;
+
 /** Instances a thread keeps unless configured otherwise (`objectCacheEntries`). */
 export const DEFAULT_OBJECT_CACHE_ENTRIES = 10_000;
 
@@ -21,6 +27,8 @@ interface Slot {
   version: number;
   object: object | undefined;
   bytes: Uint8Array | undefined;
+  /** The cache's count of loads when the place was last filled. */
+  filledAt: number;
   /** Neighbours in the order of last filling: older, newer. */
   older: Slot | undefined;
   newer: Slot | undefined;
@@ -34,10 +42,14 @@ interface Slot {
  * An instance is lent to one transaction at a time: {@link take} empties its place, and only a
  * transaction that left the instance exactly as decoding its bytes would make it gives it back
  * ({@link put}), with the version those bytes have. So a hit is always an instance equal to a fresh
- * decode of the bytes the store holds at that version: an object a task wrote, marked for update,
- * or may have changed before it aborted is decoded afresh next time.
+ * decode of the bytes the store holds at that version: an object a task may have changed before it
+ * aborted, or changed in a way its encoding would not show, is decoded afresh next time.
  *
- * At most `capacity` places are kept; the one filled least recently goes first. Places stay in the
+ * At most `capacity` places are kept; the one filled least recently goes first, and any place not
+ * filled again within the last {@link AGE_LIMIT_PER_PLACE} × capacity loads goes too: where loads
+ * are spread over many more objects than the cache holds, no instance would be taken before it left,
+ * and a large cache of them would only make every lookup slower and keep instances alive for the
+ * collector's old generation to sweep. Places stay in the
  * map while their instance is lent, and are reordered through links of their own: a Map whose hot
  * keys were deleted and set again would keep every deleted entry in their hash chains until it is
  * rebuilt, and a lookup of such a key would walk thousands of them (30 µs per delete and set of one
@@ -49,6 +61,8 @@ export class ObjectCache {
   private oldest: Slot | undefined;
   private newest: Slot | undefined;
   private filled = 0;
+  /** Ids of written instances offered lately, one per slot (see {@link admitsWritten}). */
+  private readonly recentlyOffered = new Float64Array(RECENTLY_OFFERED_SLOTS).fill(-1);
   /** Loads served from the cache, and loads that decoded (counted only while the cache is on). */
   hits = 0;
   misses = 0;
@@ -99,9 +113,10 @@ export class ObjectCache {
    */
   put(id: bigint, version: number, object: object, bytes: Uint8Array): void {
     if (this.capacity === 0 || version === UNCOMMITTED_VERSION) return;
+    const now = this.hits + this.misses;
     let place = this.places.get(id);
     if (place === undefined) {
-      place = { id, version, object: undefined, bytes: undefined, older: undefined, newer: undefined };
+      place = { id, version, object: undefined, bytes: undefined, filledAt: now, older: undefined, newer: undefined };
       this.places.set(id, place);
       if (this.places.size > this.capacity) this.drop(this.oldest!);
     } else {
@@ -111,7 +126,32 @@ export class ObjectCache {
     place.version = version;
     place.object = object;
     place.bytes = bytes;
+    place.filledAt = now;
     this.linkNewest(place);
+    const ageLimit = now - AGE_LIMIT_PER_PLACE * this.capacity;
+    while (this.oldest!.filledAt < ageLimit) this.drop(this.oldest!);
+  }
+
+  /** Counts a load that found no instance held (one that {@link take} did not see). */
+  missed(): void {
+    if (this.capacity > 0) this.misses++;
+  }
+
+  /**
+   * Whether to keep the instance of object `id` that a task wrote, and did not take from the cache:
+   * yes if the object was offered not long ago (its id is still in its slot of a small table of ids
+   * recently offered). An object written again and again gets in on its second write, and stays
+   * while tasks take it from here; where writes are spread over many more objects than that table
+   * holds (uniform transfers over 100,000 accounts), few get in, and the cache is not churned by
+   * instances no task takes, which would also promote them to the collector's old generation.
+   */
+  admitsWritten(id: bigint): boolean {
+    // Exact below 2^53 (every id of partitions below 32); above, a collision only admits early.
+    const key = Number(id);
+    const slot = key % RECENTLY_OFFERED_SLOTS;
+    if (this.recentlyOffered[slot] === key) return true;
+    this.recentlyOffered[slot] = key;
+    return false;
   }
 
   /** Forgets every instance. */

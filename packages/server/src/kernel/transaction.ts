@@ -10,6 +10,7 @@ import {
   TransactionTimeoutError,
 } from "../api/errors.js";
 import { isManagedObject } from "../api/managed.js";
+import { PeriodicTaskHandle, Ref } from "../api/ref.js";
 import type { TaskContext } from "../api/types.js";
 import { compareUtf8 } from "./data-store.js";
 import type { Clock } from "./clock.js";
@@ -94,12 +95,21 @@ interface Entry {
   readonly version: number;
   state: EntryState;
   forUpdate: boolean;
+  /** True when the instance came from the thread's cache: the object is read often. */
+  readonly fromCache: boolean;
   /** True while the object's removingObject hook runs. */
   removing?: boolean;
 }
 
 function removedError(entry: Entry): ObjectNotFoundError {
   return new ObjectNotFoundError(`this ${entry.object.constructor.name} (object ${entry.id}) was removed by this task`);
+}
+
+/** An instance a transaction wrote, with the bytes it was encoded to: see {@link Transaction.takeWrittenInstances}. */
+export interface WrittenInstance {
+  readonly id: bigint;
+  readonly object: object;
+  readonly bytes: Uint8Array;
 }
 
 /** Hooks a transaction needs from services above the kernel. */
@@ -148,6 +158,8 @@ export class Transaction implements ActiveTransaction {
   private readonly rangeReads: RangeRead[] = [];
   private readonly effects: Effect[] = [];
   private readonly beforeCommitHooks: (() => void)[] = [];
+  /** What this transaction writes that the thread's cache may keep once the commit's version is known. */
+  private writtenInstances: WrittenInstance[] | undefined;
 
   constructor(
     private readonly committer: TransactionSource,
@@ -259,7 +271,7 @@ export class Transaction implements ActiveTransaction {
     }
     this.assertUsable(obj);
     const id = this.committer.allocateId();
-    this.track({ owner: this, id, object: obj, loadedBytes: undefined, version: 0, state: "new", forUpdate: false });
+    this.track({ owner: this, id, object: obj, loadedBytes: undefined, version: 0, state: "new", forUpdate: false, fromCache: false });
     return id;
   }
 
@@ -392,9 +404,34 @@ export class Transaction implements ActiveTransaction {
     }
   }
 
-  /** Ends a transaction whose request (from {@link prepareCommit}) was handed to another thread. */
-  markCommitted(): void {
-    if (this.state === "active") this.finish("committed");
+  /**
+   * Ends a transaction whose request (from {@link prepareCommit}) was validated, here or by another
+   * thread.
+   * @param version the commit's sequence number, when it is known already: the instances it wrote
+   *   go to the thread's cache at that version (see {@link takeWrittenInstances} otherwise).
+   */
+  markCommitted(version?: number): void {
+    if (this.state !== "active") return;
+    this.finish("committed");
+    if (version !== undefined) this.cacheWritten(version);
+  }
+
+  /**
+   * The instances this transaction wrote that are exactly what decoding their new bytes gives, for
+   * a thread that learns the commit's version later: it may cache them at that version then
+   * ({@link ObjectCache.put}), and only if the commit succeeds.
+   */
+  takeWrittenInstances(): readonly WrittenInstance[] | undefined {
+    const written = this.writtenInstances;
+    this.writtenInstances = undefined;
+    return written;
+  }
+
+  private cacheWritten(version: number): void {
+    const cache = this.hooks.objects;
+    const written = this.takeWrittenInstances();
+    if (cache === undefined || written === undefined) return;
+    for (const each of written) cache.put(each.id, version, each.object, each.bytes);
   }
 
   /** Ends the transaction with no effect. Idempotent. */
@@ -435,6 +472,11 @@ export class Transaction implements ActiveTransaction {
       const bytes = objectCodec.encode(entry.object);
       if (entry.state === "new" || entry.forUpdate || !sameBytes(bytes, entry.loadedBytes!)) {
         objectWrites.push({ id: entry.id, bytes });
+        const cache = this.hooks.objects;
+        if (cache !== undefined && (entry.fromCache === true || cache.admitsWritten(entry.id)) && holdsOnlyImmutableValues(entry.object)) {
+          // Once committed, the instance is what decoding these bytes at the commit's version gives.
+          (this.writtenInstances ??= []).push({ id: entry.id, object: entry.object, bytes });
+        }
       } else if (this.hooks.objects !== undefined && holdsOnlyStoredState(entry.object)) {
         // Read and left as decoded: whether this commit succeeds or not, the instance still is
         // what decoding its bytes at that version gives, and the next task may take it.
@@ -477,8 +519,14 @@ export class Transaction implements ActiveTransaction {
   }
 
   private tryLoad(id: bigint): Entry | undefined {
-    const held = this.takeHeldIfCurrent(id);
-    if (held !== undefined) return held;
+    const cache = this.hooks.objects;
+    const heldVersion = cache?.versionHeld(id);
+    if (heldVersion !== undefined) {
+      const current = this.takeHeldIfCurrent(id, heldVersion);
+      if (current !== undefined) return current;
+    } else {
+      cache?.missed();
+    }
     const record = this.committer.readObject(id);
     if (record === undefined) {
       // Absence is a read too: if a concurrent task had just created it, we must not commit.
@@ -486,30 +534,29 @@ export class Transaction implements ActiveTransaction {
       return undefined;
     }
     if (record.version > this.startSeq) this.conflict(`object ${id}`, { kind: "object", id });
-    const object = this.hooks.objects?.take(id, record.version)?.object ?? objectCodec.decode(record.bytes);
-    return this.trackLoaded(id, object, record.bytes, record.version);
+    // Only a held instance is looked up again (a lookup in a large cache is a cache miss of its own).
+    const held = heldVersion === undefined ? undefined : cache!.take(id, record.version);
+    const object = held?.object ?? objectCodec.decode(record.bytes);
+    return this.trackLoaded(id, object, record.bytes, record.version, held !== undefined);
   }
 
   /**
-   * The decoded-object cache's instance of `id`, if it holds one at the object's current version,
+   * The cache's instance of `id`, held at `heldVersion`, if that is the object's current version,
    * found without reading the object's bytes: the committing thread knows the versions of the
    * objects it read or wrote recently (a session's record and its listener, read by every message).
    */
-  private takeHeldIfCurrent(id: bigint): Entry | undefined {
-    const cache = this.hooks.objects;
-    // A source without version-only reads (a worker's) skips the lookup: it reads the record anyway.
-    if (cache === undefined || this.committer.readObjectVersion === undefined) return undefined;
-    const heldVersion = cache.versionHeld(id);
-    if (heldVersion === undefined) return undefined;
+  private takeHeldIfCurrent(id: bigint, heldVersion: number): Entry | undefined {
+    // A source without version-only reads (a worker's) reads the record instead.
+    if (this.committer.readObjectVersion === undefined) return undefined;
     const version = this.committer.readObjectVersion(id);
     if (version !== heldVersion) return undefined;
     if (version > this.startSeq) this.conflict(`object ${id}`, { kind: "object", id });
-    const held = cache.take(id, version)!;
-    return this.trackLoaded(id, held.object, held.bytes, version);
+    const held = this.hooks.objects!.take(id, version)!;
+    return this.trackLoaded(id, held.object, held.bytes, version, true);
   }
 
-  private trackLoaded(id: bigint, object: object, loadedBytes: Uint8Array, version: number): Entry {
-    const entry: Entry = { owner: this, id, object, loadedBytes, version, state: "loaded", forUpdate: false };
+  private trackLoaded(id: bigint, object: object, loadedBytes: Uint8Array, version: number, fromCache: boolean): Entry {
+    const entry: Entry = { owner: this, id, object, loadedBytes, version, state: "loaded", forUpdate: false, fromCache };
     this.track(entry);
     return entry;
   }
@@ -564,8 +611,44 @@ export function nameConflict(on: ConflictSource, bindingReads: Iterable<string>,
  * non-enumerable own property, and not frozen or sealed. Only such an instance is kept for later
  * tasks, which would otherwise see state a fresh decode does not have.
  */
-function holdsOnlyStoredState(obj: object): boolean {
-  return Object.isExtensible(obj) && Object.getOwnPropertySymbols(obj).length === 0 && Object.getOwnPropertyNames(obj).length === Object.keys(obj).length;
+function holdsOnlyStoredState(obj: object, keys: readonly string[] = Object.keys(obj)): boolean {
+  // Every own key, symbols and non-enumerable ones included, is among its enumerable string keys.
+  return Object.isExtensible(obj) && Reflect.ownKeys(obj).length === keys.length;
+}
+
+/**
+ * True when the stored state of `obj` is all it holds and no value in it can change or be shared
+ * with another object: strings, numbers, booleans, bigints, null, undefined, Refs and task handles.
+ * Such an instance is interchangeable with a decode of its encoding. An array or a dictionary, say,
+ * could be shared with another object, which a decode would have copied.
+ */
+function holdsOnlyImmutableValues(obj: object): boolean {
+  const keys = Object.keys(obj);
+  if (!holdsOnlyStoredState(obj, keys)) return false;
+  for (const key of keys) {
+    if (!isImmutableValue((obj as Record<string, unknown>)[key])) return false;
+  }
+  return true;
+}
+
+function isImmutableValue(value: unknown): boolean {
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+    case "bigint":
+    case "undefined":
+      return true;
+    case "number":
+      return !Object.is(value, -0); // decodes as 0
+    case "object": {
+      if (value === null) return true;
+      const proto: unknown = Object.getPrototypeOf(value);
+      // A Ref or a handle holds its id only, which nothing changes.
+      return proto === Ref.prototype || proto === PeriodicTaskHandle.prototype;
+    }
+    default:
+      return false;
+  }
 }
 
 /** Throws if a loaded object of a class that {@link changesOnlyWhenMarked} changed without a mark. */

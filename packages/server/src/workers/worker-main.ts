@@ -33,14 +33,14 @@ try {
 async function start(): Promise<void> {
   if (init.preload !== undefined) await import(init.preload);
   await import(init.appModule);
-  const source = openSource();
+  const objects = new ObjectCache(init.objectCacheEntries);
+  const source = openSource(objects);
   const backlogs = new Map<bigint, number>();
   const cutOff: [bigint, number][] = [];
   const view: SessionView = {
     backlogOf: (id) => backlogs.get(id) ?? 0,
     cutOff: (id, backlog) => void cutOff.push([id, backlog]),
   };
-  const objects = new ObjectCache(init.objectCacheEntries);
   const runtime = new TaskRuntime(source, new SystemClock(), (init.index + 1) * TRANSACTION_IDS_PER_THREAD, objects);
   const cacheCounts = cacheCounter(objects);
   installTransactionalServices(runtime, view, init.writeBufferBytes);
@@ -75,10 +75,11 @@ function cacheCounter(cache: ObjectCache): () => { cacheHits: number; cacheMisse
   };
 }
 
-function openSource(): WorkerSource {
+/** The worker's view of committed state; instances its own commits wrote go to `objects`. */
+function openSource(objects: ObjectCache): WorkerSource {
   if (init.store.kind === "lmdb") {
     const store = LmdbDataStore.openReader(init.store.path, init.store.durability);
-    return new WorkerSource({ reads: store, catchUp: () => store.resetReadTxn() }, init.lastSeq, init.ids);
+    return new WorkerSource({ reads: store, catchUp: () => store.resetReadTxn() }, init.lastSeq, init.ids, objects);
   }
   const copy = new MemoryDataStore();
   const { snapshot } = init.store;
@@ -89,7 +90,7 @@ function openSource(): WorkerSource {
       meta: snapshot.meta,
     });
   }
-  return new WorkerSource({ copy }, init.lastSeq, init.ids);
+  return new WorkerSource({ copy }, init.lastSeq, init.ids, objects);
 }
 
 /**
@@ -107,8 +108,9 @@ function runAttempt(runtime: TaskRuntime, source: WorkerSource, attempt: WireAtt
     const body = runtime.body(attempt.kind);
     const result = runtime.execute(tx, attempt.name, (ctx) => body(ctx, tx, attempt.args));
     const request: CommitRequest = tx.prepareCommit();
+    const written = tx.takeWrittenInstances();
     tx.markCommitted();
-    source.askedToCommit(attempt.number, request, attempt.after);
+    source.askedToCommit(attempt.number, request, attempt.after, written);
     return { number: attempt.number, ok: true, request, result };
   } catch (error) {
     tx.abort();

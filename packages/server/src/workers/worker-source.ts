@@ -3,7 +3,8 @@ import type { CommitRequest, RangeRead, TransactionSource } from "../kernel/comm
 import type { BindingRecord, ObjectRecord } from "../kernel/data-store.js";
 import { Overlay, type StoreReads } from "../kernel/overlay.js";
 import type { MemoryDataStore } from "../data/memory-data-store.js";
-import { UNCOMMITTED_VERSION } from "../kernel/object-cache.js";
+import { UNCOMMITTED_VERSION, type ObjectCache } from "../kernel/object-cache.js";
+import type { WrittenInstance } from "../kernel/transaction.js";
 import type { CommitNews, CommitWrites, IdBlock } from "./wire.js";
 
 /**
@@ -27,6 +28,8 @@ interface Undecided {
   readonly writes: CommitWrites;
   /** The attempt it ran after, on its writes (see {@link WorkerSource.runAfter}). */
   readonly after: number | undefined;
+  /** The instances it wrote that the cache may keep if it commits. */
+  readonly written: readonly WrittenInstance[] | undefined;
   /** Its writes by key, made when an attempt chained on it first reads. */
   objects?: Map<bigint, Uint8Array | null>;
   bindings?: Map<string, bigint | null>;
@@ -66,10 +69,15 @@ export class WorkerSource implements TransactionSource {
    */
   private chain: readonly Undecided[] = NO_CHAIN;
 
+  /**
+   * @param objects the worker's decoded-object cache, which keeps the instances its own attempts
+   *   wrote once the main thread reports them committed (see {@link Transaction.takeWrittenInstances}).
+   */
   constructor(
     private readonly store: WorkerStore,
     lastSeq: number,
     ids: IdBlock,
+    private readonly objects?: ObjectCache,
   ) {
     this.overlay = new Overlay("copy" in store ? store.copy : store.reads);
     this.seen = lastSeq;
@@ -99,8 +107,8 @@ export class WorkerSource implements TransactionSource {
   }
 
   /** Keeps the writes of attempt `attempt` (run after `after`), which asks the main thread to commit them. */
-  askedToCommit(attempt: number, request: CommitRequest, after: number | undefined): void {
-    this.undecided.set(attempt, { writes: { objects: request.objectWrites, bindings: request.bindingWrites }, after });
+  askedToCommit(attempt: number, request: CommitRequest, after: number | undefined, written?: readonly WrittenInstance[]): void {
+    this.undecided.set(attempt, { writes: { objects: request.objectWrites, bindings: request.bindingWrites }, after, written });
   }
 
   /** Attempt `attempt` ended in an error here: an attempt to run after it is void. */
@@ -134,14 +142,19 @@ export class WorkerSource implements TransactionSource {
    */
   apply(commits: readonly CommitNews[], lastSeq: number, decidedUpTo: number): void {
     for (const commit of commits) {
-      const writes = "writes" in commit ? commit.writes : this.undecided.get(commit.ownAttempt)?.writes;
+      const own = "writes" in commit ? undefined : this.undecided.get(commit.ownAttempt);
+      const writes = "writes" in commit ? commit.writes : own?.writes;
       if (writes === undefined) throw new Error(`the main thread reports a commit of attempt ${(commit as { ownAttempt: number }).ownAttempt}, whose writes this worker does not have`);
       if ("copy" in this.store) {
         writeToCopy(this.store.copy, writes, commit.seq);
-        continue;
+      } else {
+        for (const write of writes.objects) this.overlay.objects.set(write.id, { bytes: write.bytes, version: commit.seq });
+        for (const write of writes.bindings) this.overlay.bindings.set(write.name, { id: write.id, version: commit.seq });
       }
-      for (const write of writes.objects) this.overlay.objects.set(write.id, { bytes: write.bytes, version: commit.seq });
-      for (const write of writes.bindings) this.overlay.bindings.set(write.name, { id: write.id, version: commit.seq });
+      // Its instances are what decoding its writes gives: the view now holds them at this version.
+      if (own?.written !== undefined && this.objects !== undefined) {
+        for (const each of own.written) this.objects.put(each.id, commit.seq, each.object, each.bytes);
+      }
     }
     for (const attempt of this.undecided.keys()) {
       if (attempt > decidedUpTo) break;
