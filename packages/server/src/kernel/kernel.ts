@@ -187,8 +187,33 @@ export interface KernelCounters {
 const CONFLICT_WINDOW = 64;
 /** Above this share of conflicts, tasks run on the kernel's thread (serialised) instead. */
 const CONFLICT_LIMIT = 0.25;
-/** While tasks run here because of contention, one in this many still goes out, to see if it passed. */
+/**
+ * Below this share, tasks go out to the other threads again. Lower than {@link CONFLICT_LIMIT}: a
+ * probe that happens to touch no hot object commits, and a few of those in a row, while most
+ * probes still conflict, turned the switch back under lasting contention, sent a turn's tasks
+ * out to conflict, and turned it again.
+ */
+const CALM_LIMIT = 0.1;
+/**
+ * While tasks run here because of contention, one in this many still goes out, to see if it passed
+ * (at first: see {@link MAX_PROBE_EVERY}).
+ */
 const PROBE_EVERY = 16;
+/**
+ * The longest interval between probes. Each probe that conflicts doubles the interval up to this,
+ * and one that does not halves it, down to {@link PROBE_EVERY}: under lasting contention nearly
+ * every probe conflicts (measured: 88-96% of them, Zipf 1.5 transfers with workers), and each costs
+ * a run elsewhere, its messages, and a second run here.
+ */
+const MAX_PROBE_EVERY = 512;
+/**
+ * While tasks run here, a probe's outcome counts as this many outcomes in the contention measure:
+ * about 30 probes in a row that commit turn the switch back. Probes that commit come in runs (a
+ * probe that touched no hot object, or crossed no commit of one): at 16, runs of 8 while most
+ * probes conflicted turned the switch back 4-9 times in 6 s of Zipf 1.5 transfers, and each time
+ * a turn's tasks went out to conflict.
+ */
+const PROBE_WEIGHT = 4;
 
 /** How long one turn of the event loop may spend running tasks before letting I/O in. */
 const TURN_BUDGET_MS = 10;
@@ -216,7 +241,11 @@ export class Kernel {
   private committerHooks: CommitWatcher | undefined;
   /** Share of recent attempts on other threads that conflicted (see {@link CONFLICT_WINDOW}). */
   private remoteConflictRate = 0;
+  /** True while tasks run here because of contention (see {@link contended}). */
+  private contending = false;
   private sinceProbe = 0;
+  /** Tasks run here per probe now (see {@link MAX_PROBE_EVERY}). */
+  private probeEvery = PROBE_EVERY;
   private closed = false;
   private readonly observer: KernelObserver;
   private readonly scheduler: Scheduler;
@@ -543,25 +572,29 @@ export class Kernel {
    * The contention manager's switch. When many recent attempts on other threads conflicted (hot
    * objects), tasks run here, one at a time against the latest commits, where they cannot
    * conflict: contention then costs what it costs with no workers, instead of each task running
-   * twice. One task in {@link PROBE_EVERY} still goes out, so that the switch turns back once the
+   * twice. One task in {@link probeEvery} still goes out, so that the switch turns back once the
    * contention passes.
    */
   private contended(): boolean {
-    if (this.remoteConflictRate <= CONFLICT_LIMIT) return false;
-    if (++this.sinceProbe < PROBE_EVERY) return true;
+    if (!this.contending) return false;
+    if (++this.sinceProbe < this.probeEvery) return true;
     this.sinceProbe = 0;
     return false;
   }
 
   /**
    * Counts an outcome of an attempt run on another thread in the contention measure. While tasks
-   * run here, an outcome from elsewhere is a probe standing for {@link PROBE_EVERY} tasks, and
-   * weighs as much: the switch turns back within a few probes once contention has passed.
+   * run here, an outcome from elsewhere is a probe, which weighs {@link PROBE_WEIGHT} outcomes:
+   * the switch turns back within about 30 probes once contention has passed.
    */
   private noteRemoteOutcome(error: unknown): void {
     const conflicted = error instanceof TransactionConflictError ? 1 : 0;
-    const weight = this.remoteConflictRate > CONFLICT_LIMIT ? PROBE_EVERY : 1;
+    const weight = this.contending ? PROBE_WEIGHT : 1;
     this.remoteConflictRate += ((conflicted - this.remoteConflictRate) * weight) / CONFLICT_WINDOW;
+    if (conflicted === 0) this.probeEvery = Math.max(PROBE_EVERY, this.probeEvery / 2);
+    else if (this.contending) this.probeEvery = Math.min(MAX_PROBE_EVERY, 2 * this.probeEvery);
+    if (this.remoteConflictRate > CONFLICT_LIMIT) this.contending = true;
+    else if (this.remoteConflictRate < CALM_LIMIT) this.contending = false;
   }
 
   /** A conflict found at validation, with the binding the task reached the object by, when known. */
