@@ -15,6 +15,7 @@ export {
   DataLockedError,
   AsyncHandlerError,
   TaskFailedError,
+  WorkerLostError,
   ConfigError,
   AppLoadError,
   isRetryable,

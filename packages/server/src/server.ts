@@ -220,6 +220,7 @@ export async function startServer(options: StartServerOptions): Promise<Server> 
       return { hits: (here?.hits ?? 0) + (elsewhere?.hits ?? 0), misses: (here?.misses ?? 0) + (elsewhere?.misses ?? 0) };
     },
     chainedAttempts: () => kernel?.counters.chained ?? 0,
+    workerRestarts: () => workers?.restarts ?? 0,
     storeBytes: () => store.sizeBytes?.(),
     classTagOf: (id) => classTagOf(kernel, id),
   });

@@ -5,8 +5,11 @@ import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, it } from "node:test";
-import { ConfigError, ResourceUnavailableError, startServer, silentLogger, type Logger, type Server } from "shardless";
-import WorkerApp, { Fail, MakeNotes, Move, ReturnFunction, type Account, type Counter } from "./fixtures/worker-app.ts";
+import { join } from "node:path";
+import { LmdbDataStore } from "../src/data/lmdb-data-store.ts";
+import type { CommitBatch } from "../src/kernel/data-store.ts";
+import { ConfigError, ResourceUnavailableError, WorkerLostError, startServer, silentLogger, type Logger, type Server } from "shardless";
+import WorkerApp, { Balances, Fail, KillWorker, MakeNotes, Move, ReturnFunction, type Account, type Counter } from "./fixtures/worker-app.ts";
 import { CapturingLogger, eventually, failure, tempDir } from "./helpers.ts";
 import { RawClient } from "./raw-client.ts";
 
@@ -162,5 +165,119 @@ describe("tasks on worker threads", () => {
       assert.match(error.message, /could not start: this module does not load/);
       return true;
     });
+  });
+});
+
+/** Moves between the fixture's 4 accounts from `lanes` concurrent callers until `moves` are done. */
+async function moveMoney(server: Server, moves: number, lanes = 32): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: lanes }, async () => {
+      while (next < moves) {
+        const n = next++;
+        await server.runTask(new Move(n % 4, (n + 1 + (n % 3)) % 4));
+      }
+    }),
+  );
+}
+
+/** A counter from the metrics (the server must listen for HTTP). */
+async function counter(server: Server, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${server.httpPort!}/metrics`)).text();
+  return Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)![1]);
+}
+
+/** Worker threads replaced so far. */
+function restarts(server: Server): Promise<number> {
+  return counter(server, "shardless_worker_restarts_total");
+}
+
+async function totalMoney(server: Server): Promise<number> {
+  return server.run("total", (ctx) => [0, 1, 2, 3].reduce((sum, n) => sum + ctx.data.getBinding<Account>(`account.${n}`).balance, 0));
+}
+
+describe("a worker thread that dies", () => {
+  it("is replaced, and what it was running runs again: every task commits once, over LMDB", async (t) => {
+    const dir = tempDir();
+    const logger = new CapturingLogger();
+    const server = await start({ dataDir: dir, logger, workers: 2, httpPort: 0 });
+    t.after(() => server.close());
+    const traffic = moveMoney(server, 1500);
+    const killer = server.runTask(new KillWorker(join(dir, "killed-once")));
+    await traffic;
+    assert.equal(await killer, "survived", "its next attempt ran on a fresh worker");
+    assert.equal(await totalMoney(server), 400, "money is conserved");
+    assert.equal(server.taskCounters.failed, 0);
+    assert.equal(await restarts(server), 1);
+    assert.ok(logger.records.some((record) => record.level === "error" && record.message.startsWith("a worker thread died")));
+    // The fresh worker serves as the others do, on the state committed before and after it started.
+    await moveMoney(server, 400);
+    assert.equal(await totalMoney(server), 400);
+  });
+
+  it("starts its replacement on the commits validated but not yet in the store", async (t) => {
+    const dir = tempDir();
+    // An LMDB store whose writes can be held back: commits are validated (later tasks may read
+    // them) but not in the store, where a fresh worker would not find them.
+    const store = LmdbDataStore.open({ path: dir, durability: "sync" });
+    const write = store.commit.bind(store);
+    let holding = false;
+    let held = 0;
+    const waiting: (() => void)[] = [];
+    store.commit = async (batch: CommitBatch) => {
+      if (holding && batch.objects.length > 0) {
+        held++;
+        await new Promise<void>((resolve) => waiting.push(resolve));
+      }
+      return write(batch);
+    };
+    const server = await startServer({ app: WorkerApp, appModule: APP_MODULE, workers: 1, store, tcpPort: null, httpPort: 0, host: "127.0.0.1", logger: silentLogger });
+    t.after(() => server.close());
+    holding = true;
+    const moves = Array.from({ length: 10 }, () => server.runTask(new Move(0, 1)));
+    await eventually("a validated move held back from the store", () => Promise.resolve(held), (count) => count >= 1);
+    const killer = server.runTask(new KillWorker(join(dir, "killed-once")));
+    await eventually("the worker's replacement", () => restarts(server), (count) => count === 1);
+    // The read's answer comes back (with the 4 loads it decoded) before the store gets the moves.
+    const loadsBefore = await counter(server, "shardless_object_cache_misses_total");
+    const read = server.runTask(new Balances());
+    await eventually("the read's answer", () => counter(server, "shardless_object_cache_misses_total"), (loads) => loads >= loadsBefore + 4);
+    assert.equal(held, 1, "no commit reached the store meanwhile");
+    holding = false;
+    for (const resolve of waiting.splice(0)) resolve();
+    await Promise.all([...moves, killer]);
+    const [first, second] = (await read) as number[];
+    const movedBefore = 100 - first!;
+    assert.equal(second, 100 + movedBefore, "the read saw one consistent state");
+    assert.ok(movedBefore >= 1, `the read saw the moves validated before the worker died (${movedBefore})`);
+    assert.deepEqual(await server.runTask(new Balances()), [90, 110, 100, 100]);
+  });
+
+  it("fails the one task that ends every worker it runs on, once it has run alone; the others commit", async (t) => {
+    const server = await start({ workers: 2, httpPort: 0 });
+    t.after(() => server.close());
+    const traffic = moveMoney(server, 1500);
+    const killed = (await failure(server.runTask(new KillWorker(null)))) as Error;
+    await traffic;
+    assert.ok(killed instanceof WorkerLostError, `the cause: ${String(killed)}`);
+    assert.equal(killed.retryable, false);
+    assert.match(killed.message, /ended its worker thread while running alone/);
+    assert.equal(await restarts(server), 2, "one death beside other attempts, then one alone");
+    assert.equal(await totalMoney(server), 400);
+    assert.equal(server.taskCounters.failed, 1);
+  });
+
+  it("survives an error that escapes a callback a task scheduled, with one worker", async (t) => {
+    const dir = tempDir();
+    const server = await start({ workers: 1, httpPort: 0 });
+    t.after(() => server.close());
+    // Its answer and the thread's death race: if the death is heard first, the answer is not, and
+    // the task runs again on the fresh thread (where it does not throw). Either way it commits once.
+    const result = await server.runTask(new KillWorker(join(dir, "escaped-once"), true));
+    assert.ok(result === "scheduled" || result === "survived", String(result));
+    await eventually("the worker's replacement", () => restarts(server), (count) => count === 1);
+    await moveMoney(server, 200, 8);
+    assert.equal(await totalMoney(server), 400);
+    assert.equal(server.taskCounters.failed, 0);
   });
 });

@@ -21,6 +21,7 @@ export const ERROR_CODES = [
   "ERR_DATA_LOCKED",
   "ERR_TASK_ASYNC_HANDLER",
   "ERR_TASK_FAILED",
+  "ERR_WORKER_LOST",
   "ERR_CONFIG_INVALID",
   "ERR_APP_LOAD",
 ] as const;
@@ -161,6 +162,18 @@ export class AsyncHandlerError extends ShardlessError {
 export class TaskFailedError extends ShardlessError {
   constructor(message: string, options?: { cause?: unknown }) {
     super("ERR_TASK_FAILED", message, options);
+  }
+}
+
+/**
+ * The worker thread running a task's attempt died (its code called `process.exit`, an exception
+ * escaped from a callback it scheduled, it ran out of memory). Retryable: a fresh worker takes its
+ * place, and the task's next attempt runs there alone, so that a task which kills every worker it
+ * runs on is found. Not retryable when the attempt that ended the thread was running alone.
+ */
+export class WorkerLostError extends ShardlessError {
+  constructor(message: string, options?: { cause?: unknown; retryable?: boolean }) {
+    super("ERR_WORKER_LOST", message, { cause: options?.cause, retryable: options?.retryable ?? true });
   }
 }
 

@@ -1,4 +1,4 @@
-import { isRetryable, TaskFailedError, TransactionConflictError, TransactionTimeoutError } from "../api/errors.js";
+import { isRetryable, TaskFailedError, TransactionConflictError, TransactionTimeoutError, WorkerLostError } from "../api/errors.js";
 import type { TaskContext } from "../api/types.js";
 import type { Clock, TimerHandle } from "./clock.js";
 import { Committer, NODE_SCHEDULER, type ChainVersions, type CommitRequest, type Scheduler } from "./committer.js";
@@ -31,6 +31,11 @@ export interface RemoteAttempt {
    * thread. Its outcome counts only if that attempt commits (the kernel checks).
    */
   readonly after?: number;
+  /**
+   * True for a task whose attempt was running on a thread that died: this attempt runs with no
+   * other beside it, so that if it ends its thread too, it alone is to blame. Never with `after`.
+   */
+  readonly alone?: boolean;
 }
 
 /** What became of an attempt run elsewhere: a commit request to validate here, or an error. */
@@ -144,6 +149,8 @@ interface Job {
   readonly affinity: string | undefined;
   /** True once the task must run on the kernel's thread, where it cannot conflict. */
   runHere: boolean;
+  /** True once an attempt of it was lost with its thread: it runs alone there (see {@link RemoteAttempt.alone}). */
+  alone: boolean;
   readonly timeoutMs: number;
   readonly maxAttempts: number;
   readonly onOrdered: (() => void) | undefined;
@@ -352,6 +359,7 @@ export class Kernel {
         args,
         affinity: options.affinity,
         runHere: kind === undefined,
+        alone: false,
         timeoutMs: options.timeoutMs ?? this.options.txnTimeoutMs,
         maxAttempts: options.maxAttempts ?? this.options.maxTaskAttempts,
         onOrdered: options.onOrdered,
@@ -455,7 +463,7 @@ export class Kernel {
     const executor = this.executor;
     // A task whose predecessor in its chain is not yet ordered runs only on the executor, right
     // after its predecessor's attempt there; otherwise it waits for its predecessor.
-    const chainedOn = before !== undefined && !before.ordered && executor !== undefined && !job.runHere && before.remoteAttempt > 0 ? before : undefined;
+    const chainedOn = before !== undefined && !before.ordered && executor !== undefined && !job.runHere && !job.alone && before.remoteAttempt > 0 ? before : undefined;
     if (before !== undefined && !before.ordered && chainedOn === undefined) {
       (before.waiting ??= []).push(job);
       return;
@@ -487,11 +495,12 @@ export class Kernel {
    */
   private attemptElsewhere(executor: TaskExecutor, job: Job, chainedOn: Job | undefined): void {
     const after = chainedOn?.remoteAttempt;
-    const attempt: RemoteAttempt = { kind: job.kind!, args: job.args, name: job.name, type: job.type, logFields: job.logFields, timeoutMs: job.timeoutMs, appTimeMs: this.appTimeMs(), affinity: job.affinity, after };
+    const attempt: RemoteAttempt = { kind: job.kind!, args: job.args, name: job.name, type: job.type, logFields: job.logFields, timeoutMs: job.timeoutMs, appTimeMs: this.appTimeMs(), affinity: job.affinity, after, alone: job.alone };
     let answered = false;
     const number = executor.run(attempt, (outcome) => {
       answered = true;
       job.remoteAttempt = 0;
+      if (!outcome.ok && outcome.error instanceof WorkerLostError && outcome.error.retryable) job.alone = true;
       let chain: ChainVersions | undefined;
       if (chainedOn !== undefined) {
         const committed = chainedOn.committed;

@@ -21,6 +21,8 @@ export interface MetricsSources {
   readonly objectCache: () => { readonly hits: number; readonly misses: number };
   /** Attempts run chained on the writes of the task before them (see `KernelCounters.chained`). */
   readonly chainedAttempts: () => number;
+  /** Worker threads that died and were replaced. */
+  readonly workerRestarts: () => number;
 }
 
 /**
@@ -91,6 +93,7 @@ export class ServerMetrics implements KernelObserver {
     this.total("shardless_object_cache_hits_total", "Object loads served by a thread's decoded-object cache (objectCacheEntries).", () => sources.objectCache().hits);
     this.total("shardless_object_cache_misses_total", "Object loads that decoded the stored bytes.", () => sources.objectCache().misses);
     this.total("shardless_task_chained_attempts_total", "Attempts run on a worker right after the task before them in their session, on its writes.", sources.chainedAttempts);
+    this.total("shardless_worker_restarts_total", "Worker threads that died and were replaced by fresh ones.", sources.workerRestarts);
   }
 
   /** The metrics in Prometheus text format, and its content type. */

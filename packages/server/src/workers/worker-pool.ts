@@ -1,5 +1,5 @@
 import { Worker } from "node:worker_threads";
-import { ResourceUnavailableError } from "../api/errors.js";
+import { ResourceUnavailableError, WorkerLostError } from "../api/errors.js";
 import type { CommitRequest, Committer } from "../kernel/committer.js";
 import type { DataStore } from "../kernel/data-store.js";
 import type { RemoteAttempt, RemoteOutcome, TaskExecutor } from "../kernel/kernel.js";
@@ -20,6 +20,9 @@ const MAX_HELD_COMMITS = 1024;
  * worker went from about 15k to about 21k transfers/s in-process, both threads busier).
  */
 const ATTEMPTS_PER_MESSAGE = 64;
+/** Worker deaths within {@link DEATH_WINDOW_MS} past which the pool gives up and the server must stop. */
+const MAX_DEATHS = 10;
+const DEATH_WINDOW_MS = 60_000;
 /** How often the workers hear which clients are behind on reading. */
 const BACKLOG_REPORT_MS = 20;
 
@@ -47,10 +50,14 @@ export interface WorkerPoolOptions {
 }
 
 interface Slot {
-  readonly worker: Worker;
+  /** The thread; replaced by a fresh one if it dies. */
+  worker: Worker;
   readonly index: number;
+  /** False while a replacement thread starts: nothing is sent to it until it is ready. */
+  ready: boolean;
+  /** Attempts to send (attempts to run alone wait in the pool's own queue). */
   queue: WireAttempt[];
-  /** Attempts sent and not answered. */
+  /** Attempts queued here or sent and not answered. */
   outstanding: number;
   /** The number of the last attempt of this worker whose outcome has been handled here. */
   decidedUpTo: number;
@@ -60,6 +67,10 @@ interface Slot {
   durableSent: number;
   backlogsSentAt: number;
   wantsIds: boolean;
+  /** For a replacement thread: the commits validated but not yet in the store when it started, to send first. */
+  prelude: CommitDelta[];
+  /** The attempt running alone on this worker (see {@link RemoteAttempt.alone}), if any. */
+  aloneAttempt: number | undefined;
 }
 
 interface Pending {
@@ -77,6 +88,13 @@ interface Pending {
  */
 export class WorkerPool implements TaskExecutor {
   private readonly pending = new Map<number, Pending>();
+  /** Attempts to run alone (see {@link RemoteAttempt.alone}), in order, and the worker that runs them. */
+  private readonly alone: WireAttempt[] = [];
+  private isolation: Slot | undefined;
+  /** When workers died (performance.now()), within the last {@link DEATH_WINDOW_MS}. */
+  private deaths: number[] = [];
+  /** Worker threads that died and were replaced. */
+  restarts = 0;
   /**
    * Validated commits not yet sent to every worker; `logStart` is the position of the first. A
    * worker is sent its share when it has work, so idle workers cost no messages.
@@ -104,25 +122,16 @@ export class WorkerPool implements TaskExecutor {
    * @throws {ResourceUnavailableError} if a worker cannot start (the application module fails to load, say).
    */
   static async start(options: WorkerPoolOptions, hooks: (pool: WorkerPool) => void): Promise<WorkerPool> {
-    const { committer } = options;
-    const store = storeForWorkers(options.store);
-    const lastSeq = committer.lastCommitSeq;
-    // Commits validated but not yet in the store: the workers' overlays start with them.
-    const pendingWrites = committer.pendingWrites();
-    const initial: CommitDelta[] = [
-      ...pendingWrites.objects.map(([id, entry]): CommitDelta => ({ seq: entry.version, objects: [{ id, bytes: entry.bytes }], bindings: [] })),
-      ...pendingWrites.bindings.map(([name, entry]): CommitDelta => ({ seq: entry.version, objects: [], bindings: [{ name, id: entry.id }] })),
-    ];
     const slots: Slot[] = [];
     const ready: Promise<void>[] = [];
     for (let index = 0; index < options.count; index++) {
-      const init: WorkerInit = { index, appModule: options.appModule, preload: options.preload, store, writeBufferBytes: options.writeBufferBytes, objectCacheEntries: options.objectCacheEntries, lastSeq, ids: committer.allocateIdBlock(ID_BLOCK) };
-      const worker = new Worker(new URL("./worker-entry.js", import.meta.url), { workerData: init });
-      slots.push({ worker, index, queue: [], outstanding: 0, decidedUpTo: 0, commitsSent: 0, durableSent: 0, backlogsSentAt: -Infinity, wantsIds: false });
+      const worker = spawn(options, index);
+      slots.push({ worker, index, ready: true, queue: [], outstanding: 0, decidedUpTo: 0, commitsSent: 0, durableSent: 0, backlogsSentAt: -Infinity, wantsIds: false, prelude: [], aloneAttempt: undefined });
       ready.push(firstMessage(worker, index));
     }
     const pool = new WorkerPool(options, slots);
-    pool.log = initial;
+    // Commits validated but not yet in the store: the workers' overlays start with them.
+    pool.log = pendingDeltas(options.committer);
     // From here on every validated commit reaches the pool, so nothing falls between the
     // snapshot above and the workers' first message.
     hooks(pool);
@@ -147,11 +156,18 @@ export class WorkerPool implements TaskExecutor {
     }
     const before = attempt.after === undefined ? undefined : this.pending.get(attempt.after);
     if (attempt.after !== undefined && before === undefined) throw new Error(`attempt ${attempt.after}, which another is to follow, is not running`);
-    const slot = before?.slot ?? this.choose(attempt.affinity);
     const number = ++this.nextAttempt;
-    slot.queue.push({ ...attempt, number });
-    slot.outstanding++;
-    this.pending.set(number, { done, slot, hold: undefined });
+    if (attempt.alone === true) {
+      if (attempt.after !== undefined) throw new Error("an attempt to run alone cannot follow another");
+      this.isolation ??= this.choose(undefined);
+      this.alone.push({ ...attempt, number });
+      this.pending.set(number, { done, slot: this.isolation, hold: undefined });
+    } else {
+      const slot = before?.slot ?? this.choose(attempt.affinity);
+      slot.queue.push({ ...attempt, number });
+      slot.outstanding++;
+      this.pending.set(number, { done, slot, hold: undefined });
+    }
     this.scheduleFlush();
     return number;
   }
@@ -179,11 +195,17 @@ export class WorkerPool implements TaskExecutor {
     await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
   }
 
+  /**
+   * The worker for an attempt: the one its affinity names, else the least busy; but not one that is
+   * starting or running attempts alone, while another can take it.
+   */
   private choose(affinity: string | undefined): Slot {
-    if (affinity !== undefined) return this.slots[hash(affinity) % this.slots.length]!;
-    let best = this.slots[0]!;
-    for (const slot of this.slots) if (slot.outstanding < best.outstanding) best = slot;
-    return best;
+    const usable = (slot: Slot) => slot.ready && slot !== this.isolation;
+    const named = affinity === undefined ? undefined : this.slots[hash(affinity) % this.slots.length]!;
+    if (named !== undefined && usable(named)) return named;
+    let best: Slot | undefined;
+    for (const slot of this.slots) if (usable(slot) && (best === undefined || slot.outstanding < best.outstanding)) best = slot;
+    return best ?? named ?? this.slots[0]!;
   }
 
   private scheduleFlush(): void {
@@ -208,7 +230,9 @@ export class WorkerPool implements TaskExecutor {
     if (this.failed !== undefined) return;
     const logEnd = this.logStart + this.log.length;
     for (const slot of this.slots) {
-      if (slot.queue.length > 0 || slot.wantsIds || logEnd - slot.commitsSent >= MAX_HELD_COMMITS) this.send(slot, logEnd);
+      if (!slot.ready) continue;
+      const attempts = slot === this.isolation ? this.isolatedAttempts(slot) : this.takeQueue(slot);
+      if (attempts.length > 0 || slot.wantsIds || logEnd - slot.commitsSent >= MAX_HELD_COMMITS) this.send(slot, logEnd, attempts);
     }
     // Forget what every worker has been sent.
     const sentToAll = Math.min(...this.slots.map((slot) => slot.commitsSent));
@@ -218,10 +242,37 @@ export class WorkerPool implements TaskExecutor {
     }
   }
 
-  /** Sends `slot` its queued attempts, in messages of {@link ATTEMPTS_PER_MESSAGE}; the news goes with the first. */
-  private send(slot: Slot, logEnd: number): void {
+  private takeQueue(slot: Slot): WireAttempt[] {
+    const queued = slot.queue;
+    slot.queue = [];
+    return queued;
+  }
+
+  /**
+   * What the worker running attempts alone is sent: the next of them once nothing else runs there,
+   * one at a time; then, once none is left, its own queue again (it is an ordinary worker then).
+   */
+  private isolatedAttempts(slot: Slot): WireAttempt[] {
+    if (slot.aloneAttempt !== undefined) return [];
+    const next = this.alone.shift();
+    if (next === undefined) {
+      this.isolation = undefined;
+      return this.takeQueue(slot);
+    }
+    if (slot.outstanding > slot.queue.length) {
+      this.alone.unshift(next); // others are still running there: wait for their answers
+      return [];
+    }
+    slot.aloneAttempt = next.number;
+    slot.outstanding++;
+    return [next];
+  }
+
+  /** Sends `slot` the news and `queued`, in messages of {@link ATTEMPTS_PER_MESSAGE}; the news goes with the first. */
+  private send(slot: Slot, logEnd: number, queued: WireAttempt[]): void {
     const { committer } = this.options;
-    const commits = this.log.slice(slot.commitsSent - this.logStart);
+    const commits = [...slot.prelude, ...this.log.slice(slot.commitsSent - this.logStart)];
+    slot.prelude = [];
     slot.commitsSent = logEnd;
     const lastSeq = committer.lastCommitSeq;
     const durableSeq = this.durableSeq > slot.durableSent ? this.durableSeq : 0;
@@ -229,8 +280,6 @@ export class WorkerPool implements TaskExecutor {
     const backlogs = this.backlogReport(slot);
     const ids: IdBlock | undefined = slot.wantsIds ? committer.allocateIdBlock(ID_BLOCK) : undefined;
     slot.wantsIds = false;
-    const queued = slot.queue;
-    slot.queue = [];
     for (const attempt of queued) this.pending.get(attempt.number)!.hold = committer.begin();
     let first = true;
     for (let start = 0; first || start < queued.length; start += ATTEMPTS_PER_MESSAGE) {
@@ -252,8 +301,11 @@ export class WorkerPool implements TaskExecutor {
   }
 
   private listen(slot: Slot): void {
-    slot.worker.on("message", (posted: FromWorker) => {
-      if (posted.type !== "outcomes") return;
+    const { worker } = slot;
+    worker.on("message", (posted: FromWorker) => {
+      // A thread's answers that arrive after it was declared dead are not heard: its attempts
+      // were reported lost already.
+      if (posted.type !== "outcomes" || slot.worker !== worker) return;
       const message = decodeOutcomes(posted.envelope);
       for (const [id, backlog] of message.cutOff) this.options.sessions.cutOff(id, backlog);
       this.cacheCounts.hits += message.cacheHits;
@@ -267,6 +319,10 @@ export class WorkerPool implements TaskExecutor {
         this.pending.delete(outcome.number);
         slot.outstanding--;
         slot.decidedUpTo = outcome.number;
+        if (slot.aloneAttempt === outcome.number) {
+          slot.aloneAttempt = undefined;
+          this.scheduleFlush();
+        }
         if (outcome.ok) this.handingOver = { request: outcome.request, madeBy: { worker: slot.index, attempt: outcome.number } };
         try {
           pending.done(outcome.ok ? { ok: true, request: outcome.request, result: outcome.result } : { ok: false, error: fromWireError(outcome.error) });
@@ -276,15 +332,87 @@ export class WorkerPool implements TaskExecutor {
         }
       }
     });
-    slot.worker.on("error", (error) => this.workerFailed(slot, error));
-    slot.worker.on("exit", (code) => {
-      if (!this.closing) this.workerFailed(slot, new Error(`worker ${slot.index} exited with code ${code}`));
+    worker.on("error", (error) => this.workerDied(slot, worker, error));
+    worker.on("exit", (code) => this.workerDied(slot, worker, new Error(`worker ${slot.index} exited with code ${code}`)));
+  }
+
+  /**
+   * A worker thread died (an error escaped it, its code exited, it ran out of memory): what it was
+   * running is lost, and each of those attempts is reported as such (the kernel runs the task again,
+   * alone); a fresh thread takes its place. An attempt that was running alone ended the thread
+   * itself: its task fails. Past {@link MAX_DEATHS} deaths within {@link DEATH_WINDOW_MS}, the pool
+   * gives up, as a crash loop is not something running tasks again can mend.
+   */
+  private workerDied(slot: Slot, worker: Worker, error: unknown): void {
+    if (this.closing || this.failed !== undefined || slot.worker !== worker) return;
+    const now = performance.now();
+    this.deaths = this.deaths.filter((at) => now - at < DEATH_WINDOW_MS);
+    this.deaths.push(now);
+    if (this.deaths.length > MAX_DEATHS) {
+      this.workerFailed(slot, new Error(`${this.deaths.length} worker threads died within ${DEATH_WINDOW_MS / 1000} s; the last: ${describe(error)}`, { cause: error }));
+      return;
+    }
+    const culprit = slot.aloneAttempt;
+    slot.aloneAttempt = undefined;
+    const lost = this.loseAttempts(slot);
+    this.options.logger.error("a worker thread died; another takes its place, and its attempts run again", { worker: slot.index, lost: lost.length, error });
+    for (const [number, pending] of lost) {
+      const reason =
+        number === culprit
+          ? new WorkerLostError(`the task's attempt ended its worker thread while running alone: ${describe(error)}`, { cause: error, retryable: false })
+          : new WorkerLostError(`the worker thread running the task's attempt died: ${describe(error)}`, { cause: error });
+      pending.done({ ok: false, error: reason });
+    }
+    this.replace(slot);
+  }
+
+  /**
+   * Forgets the attempts `slot`'s thread had been sent, and queued ones that were to follow them,
+   * and returns them. The rest of its queue waits for the replacement.
+   */
+  private loseAttempts(slot: Slot): [number, Pending][] {
+    const queued = new Set(slot.queue.map((attempt) => attempt.number));
+    const lostNumbers = new Set<number>();
+    for (const [number, pending] of this.pending) if (pending.slot === slot && !queued.has(number) && !this.alone.some((a) => a.number === number)) lostNumbers.add(number);
+    // An attempt to follow a lost one would run without the writes it is to read.
+    slot.queue = slot.queue.filter((attempt) => {
+      if (attempt.after === undefined || !lostNumbers.has(attempt.after)) return true;
+      lostNumbers.add(attempt.number);
+      return false;
     });
+    const lost: [number, Pending][] = [];
+    for (const number of lostNumbers) {
+      const pending = this.pending.get(number)!;
+      this.pending.delete(number);
+      if (pending.hold !== undefined) this.options.committer.end(pending.hold);
+      lost.push([number, pending]);
+    }
+    slot.outstanding = slot.queue.length;
+    return lost;
+  }
+
+  /**
+   * Starts a fresh thread in `slot`: it begins at the latest validated commit (those not yet in the
+   * store go first in its first message) and is sent attempts once ready.
+   */
+  private replace(slot: Slot): void {
+    this.restarts++;
+    const worker = spawn(this.options, slot.index);
+    Object.assign(slot, { worker, ready: false, decidedUpTo: 0, commitsSent: this.logStart + this.log.length, durableSent: 0, backlogsSentAt: -Infinity, wantsIds: false, prelude: pendingDeltas(this.options.committer) });
+    firstMessage(worker, slot.index).then(
+      () => {
+        if (slot.worker !== worker || this.failed !== undefined) return;
+        slot.ready = true;
+        this.listen(slot);
+        this.scheduleFlush();
+      },
+      (error: unknown) => this.workerFailed(slot, error),
+    );
   }
 
   /** A worker died: what it was running cannot finish, and no task can run on it again. */
   private workerFailed(slot: Slot, error: unknown): void {
-    if (this.failed !== undefined) return;
+    if (this.failed !== undefined || this.closing) return;
     this.failed = error;
     this.options.logger.error("a worker thread failed; stopping", { worker: slot.index, error });
     const lost = new ResourceUnavailableError("a worker thread failed", { cause: error });
@@ -295,6 +423,35 @@ export class WorkerPool implements TaskExecutor {
     }
     this.options.onFatal(error);
   }
+}
+
+/** Starts worker thread `index`, at the latest validated commit, with a block of ids. */
+function spawn(options: WorkerPoolOptions, index: number): Worker {
+  const { committer } = options;
+  const init: WorkerInit = {
+    index,
+    appModule: options.appModule,
+    preload: options.preload,
+    store: storeForWorkers(options.store),
+    writeBufferBytes: options.writeBufferBytes,
+    objectCacheEntries: options.objectCacheEntries,
+    lastSeq: committer.lastCommitSeq,
+    ids: committer.allocateIdBlock(ID_BLOCK),
+  };
+  return new Worker(new URL("./worker-entry.js", import.meta.url), { workerData: init });
+}
+
+/** The commits validated but not yet in the store, as commit news: a new worker's view starts with them. */
+function pendingDeltas(committer: Committer): CommitDelta[] {
+  const pendingWrites = committer.pendingWrites();
+  return [
+    ...pendingWrites.objects.map(([id, entry]): CommitDelta => ({ seq: entry.version, objects: [{ id, bytes: entry.bytes }], bindings: [] })),
+    ...pendingWrites.bindings.map(([name, entry]): CommitDelta => ({ seq: entry.version, objects: [], bindings: [{ name, id: entry.id }] })),
+  ];
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 /** What a worker opens to read the store. */
@@ -316,12 +473,15 @@ function firstMessage(worker: Worker, index: number): Promise<void> {
       cleanup();
       reject(new ResourceUnavailableError(`worker ${index} could not start`, { cause: error }));
     };
+    const onExit = (code: number) => onError(new Error(`worker ${index} exited with code ${code} while starting`));
     const cleanup = () => {
       worker.off("message", onMessage);
       worker.off("error", onError);
+      worker.off("exit", onExit);
     };
     worker.on("message", onMessage);
     worker.on("error", onError);
+    worker.on("exit", onExit);
   });
 }
 
